@@ -1,0 +1,292 @@
+/**
+ * The per-host agent, wired as one pipeline:
+ *
+ *   sources (OTLP/HTTP, StatsD/UDP) → ingest (naming, label policy, series budget) → aggregator
+ *     → every flush (10 s steady / 5 s incident): expire idle series, snapshot, persist state
+ *     → /metrics shows the last snapshot; sinks (remote write) take it from there.
+ *
+ * Start-up restores the persisted state first, so counters continue where they were.
+ * Shutdown walks backwards: stop sources, flush once more, persist, close the admin server.
+ */
+import { createLabelPolicy } from "../../policy/labels/label-policy";
+import { createSeriesBudget } from "../../policy/budget/series-budget";
+import { Aggregator, type ExpiredSeries, type SeriesSnapshot } from "../aggregate/aggregator";
+import { Cadence, type CadenceMode } from "../cadence/cadence";
+import type { AgentConfig } from "../config/config";
+import type { Clock, Logger } from "../core/deps";
+import { err, ok, type Result } from "../core/result";
+import { countMalformed, createIngestStats, ingestPoints, StatsdIngest, type IngestStats } from "../pipeline/ingest";
+import { createOtlpSource, type OtlpSource } from "../sources/otlp/otlp-source";
+import { parseStatsdPacket } from "../sources/statsd/statsd-parse";
+import { createStatsdSource } from "../sources/statsd/statsd-source";
+import { readState, writeState } from "../state/state-file";
+import { buildSelfMetrics } from "./self-metrics";
+import { VERSION } from "../version";
+
+export interface FlushRecord {
+  atMs: number;
+  series: SeriesSnapshot[];
+  expired: ExpiredSeries[];
+  durationMs: number;
+}
+
+export interface AgentStatus {
+  version: string;
+  uptimeSec: number;
+  cadence: { mode: CadenceMode; intervalSec: number; incidentRemainingSec: number };
+  series: { active: number; budget: number; idleExpirySec: number };
+  rejections: Record<string, number>;
+  malformed: Record<string, number>;
+  points: { accepted: Record<string, number>; rejected: Record<string, number> };
+  lastFlush: { atMs: number; ageSec: number; series: number; durationMs: number } | null;
+  flushes: number;
+  queue: { depth: number; note: string };
+  listeners: { otlp: string; statsd: string; admin: string };
+  ready: { ok: boolean; reason: string };
+  state: { lastSaveError: string | null };
+}
+
+export interface AgentRuntimeDeps {
+  clock: Clock;
+  log: Logger;
+}
+
+export class AgentRuntime {
+  readonly aggregator: Aggregator;
+  readonly cadence: Cadence;
+  readonly stats: IngestStats = createIngestStats();
+  private readonly statsdIngest: StatsdIngest;
+  private readonly otlp: OtlpSource;
+  private readonly statsd: ReturnType<typeof createStatsdSource>;
+  private readonly startedMono: number;
+  private lastFlush: FlushRecord | null = null;
+  private flushes = 0;
+  private expiredTotal = 0;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private lastFlushMono: number;
+  private running = false;
+  private lastSaveError: string | null = null;
+
+  constructor(
+    readonly config: AgentConfig,
+    private readonly deps: AgentRuntimeDeps,
+  ) {
+    const budget = createSeriesBudget({
+      maxSeries: config.policy.budget.maxSeries,
+      idleExpiryMs: config.policy.budget.idleExpirySec * 1000,
+    });
+    this.aggregator = new Aggregator({
+      policy: createLabelPolicy(config.policy.labels),
+      budget,
+      expoMaxSize: config.histograms.maxBuckets,
+      expoMaxScale: config.histograms.maxScale,
+    });
+    this.cadence = new Cadence(
+      {
+        steadyIntervalSec: config.cadence.steadyIntervalSec,
+        incidentIntervalSec: config.cadence.incidentIntervalSec,
+        incidentDefaultTtlSec: config.cadence.incidentTtlSec,
+      },
+      deps.clock,
+    );
+    this.statsdIngest = new StatsdIngest(this.aggregator, this.stats);
+    const resourceLabels = new Set(config.policy.labels.allow);
+    this.otlp = createOtlpSource({ ...config.otlp, resourceLabels }, {
+      log: deps.log,
+      ingest: (points) => ingestPoints(this.aggregator, this.stats, points, deps.clock.nowMs()),
+      countMalformed: (reason, n) => countMalformed(this.stats, "otlp", reason, n),
+    });
+    this.statsd = createStatsdSource(
+      { listen: config.statsd.listen, maxDatagramBytes: config.statsd.maxDatagramBytes },
+      { log: deps.log },
+      (text) => {
+        this.statsdIngest.nowMs = deps.clock.nowMs();
+        parseStatsdPacket(text, this.statsdIngest);
+      },
+    );
+    this.startedMono = deps.clock.monoMs();
+    this.lastFlushMono = this.startedMono;
+  }
+
+  async start(): Promise<Result<void, string>> {
+    this.restoreState();
+    if (this.config.cadence.mode === "incident" && this.cadence.mode() !== "incident") this.cadence.set("incident");
+    const otlp = await this.otlp.start();
+    if (!otlp.ok) return err(otlp.error.message);
+    const statsd = await this.statsd.start();
+    if (!statsd.ok) {
+      await this.otlp.stop();
+      return err(statsd.error.message);
+    }
+    this.running = true;
+    this.cadence.onChange(() => this.reschedule());
+    this.lastFlushMono = this.deps.clock.monoMs();
+    this.scheduleNextFlush();
+    this.deps.log.info("Agent started.", {
+      version: VERSION,
+      otlp: this.config.otlp.listen,
+      statsd: this.config.statsd.listen,
+      cadence: this.cadence.mode(),
+      budget: this.config.policy.budget.maxSeries,
+      dataDir: this.config.dataDir,
+    });
+    return ok(undefined);
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    clearTimeout(this.flushTimer);
+    await Promise.all([this.otlp.stop(), this.statsd.stop()]);
+    this.flush();
+    this.deps.log.info("Agent stopped.", { flushes: this.flushes });
+  }
+
+  setCadence(mode: CadenceMode, ttlSec?: number) {
+    const state = this.cadence.set(mode, ttlSec);
+    this.deps.log.info("Cadence changed.", {
+      mode,
+      intervalSec: this.cadence.intervalMs() / 1000,
+      untilMs: state.incidentUntilMs ?? "none",
+    });
+    this.saveState();
+    return state;
+  }
+
+  /** Takes a flush now: expire idle series, snapshot, persist. Cumulative state is untouched. */
+  flush(): FlushRecord {
+    const t0 = this.deps.clock.monoMs();
+    const atMs = this.deps.clock.nowMs();
+    const expired = this.aggregator.expireIdle(atMs);
+    this.expiredTotal += expired.length;
+    const series = this.aggregator.snapshot();
+    this.lastFlushMono = this.deps.clock.monoMs();
+    this.saveState(atMs);
+    this.lastFlush = { atMs, series, expired, durationMs: this.deps.clock.monoMs() - t0 };
+    this.flushes++;
+    return this.lastFlush;
+  }
+
+  lastFlushRecord(): FlushRecord | null {
+    return this.lastFlush;
+  }
+
+  ready(): { ok: boolean; reason: string } {
+    if (!this.running) return { ok: false, reason: "agent is not running" };
+    if (!this.otlp.isListening()) return { ok: false, reason: `OTLP source is not listening on ${this.config.otlp.listen}` };
+    if (!this.statsd.isListening()) return { ok: false, reason: `StatsD source is not listening on ${this.config.statsd.listen}` };
+    const overdueMs = this.deps.clock.monoMs() - this.lastFlushMono - 2 * this.cadence.intervalMs() - 5000;
+    if (overdueMs > 0) return { ok: false, reason: `flush is overdue by ${Math.round(overdueMs / 1000)} s` };
+    if (this.lastSaveError) return { ok: true, reason: `ok (state not persisted: ${this.lastSaveError})` };
+    return { ok: true, reason: "ok" };
+  }
+
+  status(): AgentStatus {
+    const now = this.deps.clock.nowMs();
+    const malformed: Record<string, number> = {};
+    for (const [k, v] of this.stats.malformed) malformed[k.replace("\u0000", ".")] = v;
+    return {
+      version: VERSION,
+      uptimeSec: Math.round((this.deps.clock.monoMs() - this.startedMono) / 1000),
+      cadence: {
+        mode: this.cadence.mode(),
+        intervalSec: this.cadence.intervalMs() / 1000,
+        incidentRemainingSec: Math.round(this.cadence.remainingMs() / 1000),
+      },
+      series: {
+        active: this.aggregator.activeSeries,
+        budget: this.config.policy.budget.maxSeries,
+        idleExpirySec: this.config.policy.budget.idleExpirySec,
+      },
+      rejections: Object.fromEntries(this.aggregator.rejections()),
+      malformed,
+      points: { accepted: { ...this.stats.pointsAccepted }, rejected: { ...this.stats.pointsRejected } },
+      lastFlush: this.lastFlush
+        ? {
+            atMs: this.lastFlush.atMs,
+            ageSec: Math.round((now - this.lastFlush.atMs) / 100) / 10,
+            series: this.lastFlush.series.length,
+            durationMs: Math.round(this.lastFlush.durationMs * 100) / 100,
+          }
+        : null,
+      flushes: this.flushes,
+      queue: { depth: 0, note: "no remote-write sink configured" },
+      listeners: { otlp: this.config.otlp.listen, statsd: this.config.statsd.listen, admin: this.config.admin.listen },
+      ready: this.ready(),
+      state: { lastSaveError: this.lastSaveError },
+    };
+  }
+
+  selfMetrics() {
+    return buildSelfMetrics({
+      activeSeries: this.aggregator.activeSeries,
+      budget: this.config.policy.budget.maxSeries,
+      rejections: this.aggregator.rejections(),
+      malformed: this.stats.malformed,
+      pointsAccepted: this.stats.pointsAccepted,
+      pointsRejected: this.stats.pointsRejected,
+      flushes: this.flushes,
+      lastFlushMs: this.lastFlush?.atMs ?? 0,
+      intervalSec: this.cadence.intervalMs() / 1000,
+      incident: this.cadence.mode() === "incident",
+      incidentRemainingSec: this.cadence.remainingMs() / 1000,
+      expired: this.expiredTotal,
+      statsd: this.statsd.stats,
+      uptimeSec: (this.deps.clock.monoMs() - this.startedMono) / 1000,
+    });
+  }
+
+  private scheduleNextFlush(): void {
+    if (!this.running) return;
+    clearTimeout(this.flushTimer);
+    const dueInMs = Math.max(0, this.lastFlushMono + this.cadence.intervalMs() - this.deps.clock.monoMs());
+    this.flushTimer = setTimeout(() => {
+      try {
+        this.flush();
+      } catch (e) {
+        this.deps.log.error("Flush failed.", { error: e });
+      }
+      this.scheduleNextFlush();
+    }, dueInMs);
+  }
+
+  /** A cadence change takes effect on the next flush: re-arm the timer from the last flush. */
+  private reschedule(): void {
+    this.scheduleNextFlush();
+  }
+
+  private restoreState(): void {
+    const r = readState(this.config.dataDir, this.deps.clock.nowMs());
+    if (!r.ok) {
+      if (r.error.code === "STATE_CORRUPT") {
+        this.deps.log.error("State file was corrupt; starting with empty aggregation state.", {
+          error: r.error.message,
+          movedTo: r.error.movedTo ?? "not moved",
+        });
+      } else if (r.error.code === "STATE_IO") {
+        this.deps.log.error("Could not read the state file; starting empty.", { error: r.error.message });
+      }
+      return;
+    }
+    const { restored, dropped } = this.aggregator.restore(r.value.series);
+    this.cadence.restore(r.value.cadence);
+    this.deps.log.info("Restored aggregation state.", { series: restored, droppedOverBudget: dropped, cadence: this.cadence.mode() });
+  }
+
+  private saveState(atMs = this.deps.clock.nowMs()): void {
+    const r = writeState(this.config.dataDir, {
+      version: 1,
+      savedAtMs: atMs,
+      cadence: this.cadence.snapshot(),
+      series: this.aggregator.toPersisted(),
+    });
+    if (!r.ok) {
+      const message = r.error.code === "STATE_IO" ? r.error.message : r.error.code;
+      if (this.lastSaveError !== message) this.deps.log.error("Could not persist aggregation state.", { error: message });
+      this.lastSaveError = message;
+    } else if (this.lastSaveError !== null) {
+      this.deps.log.info("Persisting aggregation state works again.");
+      this.lastSaveError = null;
+    }
+  }
+}

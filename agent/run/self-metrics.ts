@@ -1,0 +1,75 @@
+/**
+ * The agent's own metrics, rendered beside the aggregated series.
+ *
+ * They are a small fixed set outside the series budget (the reserved allowance): they can't
+ * starve game metrics and game metrics can't hide them. `active_series_total` is a gauge whose
+ * name the product fixed; Prometheus' linter refuses a *gauge* ending in `_total`, so the text
+ * exposition declares it `untyped` (the value is the gauge) to keep `promtool check metrics` clean.
+ */
+import type { SelfFamily } from "../admin/prom-text";
+
+export interface SelfMetricInputs {
+  activeSeries: number;
+  budget: number;
+  rejections: ReadonlyMap<string, number>;
+  malformed: ReadonlyMap<string, number>;
+  pointsAccepted: Record<string, number>;
+  pointsRejected: Record<string, number>;
+  flushes: number;
+  lastFlushMs: number;
+  intervalSec: number;
+  incident: boolean;
+  incidentRemainingSec: number;
+  expired: number;
+  statsd: { datagrams: number; bytes: number; oversized: number; invalidUtf8: number };
+  uptimeSec: number;
+}
+
+export function buildSelfMetrics(m: SelfMetricInputs): SelfFamily[] {
+  const mem = process.memoryUsage();
+  const cpu = process.cpuUsage();
+  const one = (value: number) => [{ labels: [] as [string, string][], value }];
+  return [
+    { name: "active_series_total", help: "Gauge: active series counted against the per-host series budget.", type: "untyped", samples: one(m.activeSeries) },
+    { name: "agent_series_budget", help: "Configured maximum of active series per host.", type: "gauge", samples: one(m.budget) },
+    {
+      name: "agent_series_rejected_total",
+      help: "Data points rejected by the label policy or the series budget, by reason.",
+      type: "counter",
+      samples: [...m.rejections].sort().map(([reason, value]) => ({ labels: [["reason", reason]] as [string, string][], value })),
+    },
+    {
+      name: "agent_ingest_malformed_total",
+      help: "Malformed input dropped, by source and reason.",
+      type: "counter",
+      samples: [...m.malformed].sort().map(([key, value]) => {
+        const [source, reason] = key.split("\u0000");
+        return { labels: [["reason", reason], ["source", source]] as [string, string][], value };
+      }),
+    },
+    {
+      name: "agent_points_accepted_total",
+      help: "Data points accepted into aggregation, by source.",
+      type: "counter",
+      samples: Object.entries(m.pointsAccepted).map(([source, value]) => ({ labels: [["source", source]] as [string, string][], value })),
+    },
+    {
+      name: "agent_points_rejected_total",
+      help: "Data points rejected by policy or budget, by source.",
+      type: "counter",
+      samples: Object.entries(m.pointsRejected).map(([source, value]) => ({ labels: [["source", source]] as [string, string][], value })),
+    },
+    { name: "agent_series_expired_total", help: "Series expired after being idle.", type: "counter", samples: one(m.expired) },
+    { name: "agent_flushes_total", help: "Flushes taken.", type: "counter", samples: one(m.flushes) },
+    { name: "agent_last_flush_timestamp_seconds", help: "Time of the last flush.", type: "gauge", samples: one(m.lastFlushMs / 1000) },
+    { name: "agent_flush_interval_seconds", help: "Current flush interval.", type: "gauge", samples: one(m.intervalSec) },
+    { name: "agent_cadence_incident", help: "1 while incident cadence is on.", type: "gauge", samples: one(m.incident ? 1 : 0) },
+    { name: "agent_cadence_incident_remaining_seconds", help: "Time left before incident cadence reverts to steady.", type: "gauge", samples: one(m.incidentRemainingSec) },
+    { name: "agent_statsd_datagrams_total", help: "StatsD datagrams received.", type: "counter", samples: one(m.statsd.datagrams) },
+    { name: "agent_statsd_received_bytes_total", help: "StatsD bytes received.", type: "counter", samples: one(m.statsd.bytes) },
+    { name: "agent_uptime_seconds", help: "Seconds since the agent started.", type: "gauge", samples: one(m.uptimeSec) },
+    { name: "process_resident_memory_bytes", help: "Resident memory size in bytes.", type: "gauge", samples: one(mem.rss) },
+    { name: "process_heap_bytes", help: "JavaScript heap in use in bytes.", type: "gauge", samples: one(mem.heapUsed) },
+    { name: "process_cpu_seconds_total", help: "User and system CPU time spent in seconds.", type: "counter", samples: one((cpu.user + cpu.system) / 1e6) },
+  ];
+}
