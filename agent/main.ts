@@ -99,7 +99,7 @@ function buildProgram(): Command {
     .argument("<file>", "YAML config file")
     .action(async (file: string) => {
       const { checkConfigFile } = await import("./cli/run-command");
-      const r = checkConfigFile(file);
+      const r = await checkConfigFile(file);
       if (!r.ok) {
         process.stderr.write(`${file}: ${r.error}\n`);
         process.exitCode = 1;

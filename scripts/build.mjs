@@ -23,6 +23,8 @@ mkdirSync(join(root, "dist"), { recursive: true });
 function build(target, outfile) {
   const args = [
     "build", "--compile", "--minify", "--sourcemap", "--bytecode",
+    // A production binary must not pick up a .env or bunfig.toml from whatever directory it starts in.
+    "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig",
     `--target=${target}`,
     `--define`, `__AGENT_VERSION__=${JSON.stringify(fullVersion)}`,
     "agent/main.ts", "--outfile", outfile,

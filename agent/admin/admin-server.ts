@@ -8,8 +8,7 @@
  *   GET  /api/v1/status    JSON of what `agent status` prints
  *   POST /api/v1/cadence   {"mode":"incident","ttlSeconds":1800} | {"mode":"steady"}
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { splitListen } from "../config/config";
+import { startHttpServer, type HttpHandler, type HttpReply, type HttpServerHandle } from "../platform/http-server";
 import type { Logger } from "../core/deps";
 import { err, ok, type Result } from "../core/result";
 import type { AgentRuntime } from "../run/agent-runtime";
@@ -25,57 +24,47 @@ export interface AdminServer {
 }
 
 export function createAdminServer(listen: string, runtime: AgentRuntime, log: Logger): AdminServer {
-  let server: Server | undefined;
-  const identity = Object.entries(runtime.config.identity.labels).sort(([a], [b]) => (a < b ? -1 : 1)) as [string, string][];
-
-  const handle = (req: IncomingMessage, res: ServerResponse) => {
-    const path = (req.url ?? "/").split("?")[0];
-    if (req.method === "GET" && path === "/metrics") {
-      const text = renderPrometheusText(runtime.lastFlushRecord()?.series ?? [], identity, runtime.selfMetrics());
-      return send(res, 200, PROM_TEXT_CONTENT_TYPE, text);
-    }
-    if (req.method === "GET" && path === "/-/healthy") return send(res, 200, "text/plain", "ok\n");
-    if (req.method === "GET" && path === "/-/ready") {
-      const r = runtime.ready();
-      return send(res, r.ok ? 200 : 503, "text/plain", r.reason + "\n");
-    }
-    if (req.method === "GET" && path === "/api/v1/status") return sendJson(res, 200, runtime.status());
-    if (path === "/api/v1/cadence") {
-      if (req.method === "GET") return sendJson(res, 200, cadenceView(runtime));
-      if (req.method !== "POST") return send(res, 405, "text/plain", "use GET or POST\n");
-      return readJson(req, (body) => {
-        const parsed = parseCadenceRequest(body);
-        if (!parsed.ok) return sendJson(res, 400, { error: parsed.error });
-        runtime.setCadence(parsed.value.mode, parsed.value.ttlSeconds);
-        sendJson(res, 200, cadenceView(runtime));
-      });
-    }
-    send(res, 404, "text/plain", "not found; see /metrics, /-/ready, /-/healthy, /api/v1/status, /api/v1/cadence\n");
-  };
-
+  let server: HttpServerHandle | undefined;
+  const handle = createAdminHandler(runtime);
   return {
-    start() {
-      const { host, port } = splitListen(listen);
-      return new Promise((resolve) => {
-        server = createServer(handle);
-        server.once("error", (e) => resolve(err(`admin listen on ${listen} failed: ${e.message}`)));
-        server.listen(port, host, () => {
-          server!.on("error", (e) => log.error("Admin server error.", { error: e }));
-          resolve(ok(undefined));
-        });
-      });
+    async start() {
+      const r = await startHttpServer(listen, handle, log);
+      if (!r.ok) return err(`admin ${r.error}`);
+      server = r.value;
+      return ok(undefined);
     },
-    stop() {
-      return new Promise((resolve) => {
-        if (!server) return resolve();
-        server.close(() => resolve());
-        server.closeAllConnections?.();
-      });
+    async stop() {
+      await server?.close();
+      server = undefined;
     },
-    address() {
-      const a = server?.address();
-      return a && typeof a === "object" ? { address: a.address, port: a.port } : undefined;
-    },
+    address: () => server?.address(),
+  };
+}
+
+export function createAdminHandler(runtime: AgentRuntime): HttpHandler {
+  const identity = Object.entries(runtime.config.identity.labels).sort(([a], [b]) => (a < b ? -1 : 1)) as [string, string][];
+  return async (req) => {
+    const { method, path } = req;
+    if (method === "GET" && path === "/metrics") {
+      const text = renderPrometheusText(runtime.lastFlushRecord()?.series ?? [], identity, runtime.selfMetrics());
+      return { status: 200, contentType: PROM_TEXT_CONTENT_TYPE, body: text };
+    }
+    if (method === "GET" && path === "/-/healthy") return text(200, "ok\n");
+    if (method === "GET" && path === "/-/ready") {
+      const r = runtime.ready();
+      return text(r.ok ? 200 : 503, r.reason + "\n");
+    }
+    if (method === "GET" && path === "/api/v1/status") return json(200, runtime.status());
+    if (path === "/api/v1/cadence") {
+      if (method === "GET") return json(200, cadenceView(runtime));
+      if (method !== "POST") return text(405, "use GET or POST\n");
+      const body = await req.readBody(MAX_CADENCE_BODY_BYTES);
+      const parsed = parseCadenceRequest(body.ok ? parseJson(body.value) : undefined);
+      if (!parsed.ok) return json(400, { error: parsed.error });
+      runtime.setCadence(parsed.value.mode, parsed.value.ttlSeconds);
+      return json(200, cadenceView(runtime));
+    }
+    return text(404, "not found; see /metrics, /-/ready, /-/healthy, /api/v1/status, /api/v1/cadence\n");
   };
 }
 
@@ -97,28 +86,18 @@ export function parseCadenceRequest(body: unknown): Result<{ mode: "steady" | "i
   return ok({ mode, ttlSeconds: ttlSeconds as number | undefined });
 }
 
-function readJson(req: IncomingMessage, done: (body: unknown) => void): void {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  req.on("data", (c: Buffer) => {
-    size += c.length;
-    if (size <= MAX_CADENCE_BODY_BYTES) chunks.push(c);
-  });
-  req.on("end", () => {
-    if (size > MAX_CADENCE_BODY_BYTES) return done(undefined);
-    try {
-      done(JSON.parse(Buffer.concat(chunks).toString("utf8")));
-    } catch {
-      done(undefined);
-    }
-  });
+function parseJson(bytes: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return undefined;
+  }
 }
 
-function send(res: ServerResponse, status: number, contentType: string, body: string): void {
-  res.writeHead(status, { "content-type": contentType, "content-length": Buffer.byteLength(body) });
-  res.end(body);
+function text(status: number, body: string): HttpReply {
+  return { status, contentType: "text/plain; charset=utf-8", body };
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  send(res, status, "application/json", JSON.stringify(body, null, 2) + "\n");
+function json(status: number, body: unknown): HttpReply {
+  return { status, contentType: "application/json", body: JSON.stringify(body, null, 2) + "\n" };
 }

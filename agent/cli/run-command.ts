@@ -18,7 +18,7 @@ export interface RunFlags {
   remoteWriteUrl?: string[];
 }
 
-export function loadConfigFile(file: string): Result<AgentConfig, string> {
+export async function loadConfigFile(file: string): Promise<Result<AgentConfig, string>> {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
@@ -28,7 +28,7 @@ export function loadConfigFile(file: string): Result<AgentConfig, string> {
   return parseAgentConfig(text, file);
 }
 
-export function checkConfigFile(file: string): Result<AgentConfig, string> {
+export function checkConfigFile(file: string): Promise<Result<AgentConfig, string>> {
   return loadConfigFile(file);
 }
 
@@ -60,7 +60,7 @@ export function applyFlags(base: AgentConfig, flags: RunFlags): Result<AgentConf
 }
 
 export async function runAgentCommand(flags: RunFlags): Promise<void> {
-  const base = flags.config ? loadConfigFile(flags.config) : ok(defaultAgentConfig());
+  const base = flags.config ? await loadConfigFile(flags.config) : ok(defaultAgentConfig());
   if (!base.ok) return exitWith(`config ${flags.config}: ${base.error}`);
   const config = applyFlags(base.value, flags);
   if (!config.ok) return exitWith(config.error);

@@ -3,9 +3,12 @@
  * Every error names the field and the value: `statsd.listen must be host:port (got "8125")`.
  */
 import { hostname } from "node:os";
-import { parse as parseYaml } from "yaml";
-import { z } from "zod";
+import { parseYamlText } from "../platform/yaml";
 import { err, ok, type Result } from "../core/result";
+import { isListenAddress } from "./listen";
+import { anything, list, num, obj, oneOf, record, str } from "./schema";
+
+export { isListenAddress, splitListen } from "./listen";
 import { DEFAULT_LABEL_POLICY, parseLabelPolicyConfig, type LabelPolicyConfig } from "../../policy/labels/config";
 
 export interface AgentConfig {
@@ -36,61 +39,58 @@ export function defaultAgentConfig(): AgentConfig {
   };
 }
 
-const LISTEN_RE = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+const listen = str({ test: isListenAddress, expect: "host:port" });
+const positiveInt = num({ int: true, min: 1 });
 
-const listen = z.string().refine((s) => isListenAddress(s), { message: "must be host:port" });
-const positiveInt = z.number().int().min(1);
+const schema = obj({
+  otlp: obj({ listen, maxBodyBytes: positiveInt }),
+  statsd: obj({ listen, maxDatagramBytes: num({ int: true, min: 1, max: 65_535 }) }),
+  admin: obj({ listen }),
+  dataDir: str({ nonEmpty: true }),
+  cadence: obj({
+    mode: oneOf(["steady", "incident"]),
+    steadyIntervalSec: num({ min: 1, max: 3600 }),
+    incidentIntervalSec: num({ min: 1, max: 3600 }),
+    incidentTtlSec: num({ min: 1 }),
+  }),
+  identity: obj({ labels: record((k) => /^[a-zA-Z_][a-zA-Z0-9_]*$/.test(k), "a valid label name", str()) }),
+  policy: obj({
+    labels: anything,
+    budget: obj({ maxSeries: positiveInt, idleExpirySec: num({ min: 1 }) }),
+  }),
+  histograms: obj({ maxBuckets: num({ int: true, min: 2, max: 16_384 }), maxScale: num({ int: true, min: -10, max: 20 }) }),
+  remoteWrite: list(obj({ url: str({ test: isUrl, expect: "a URL" }) }, { allowUnknown: true })),
+  log: obj({ level: oneOf(["debug", "info", "warn", "error"]) }),
+});
 
-const schema = z
-  .object({
-    otlp: z.object({ listen, maxBodyBytes: positiveInt }).partial().strict(),
-    statsd: z.object({ listen, maxDatagramBytes: positiveInt.max(65_535) }).partial().strict(),
-    admin: z.object({ listen }).partial().strict(),
-    dataDir: z.string().min(1),
-    cadence: z
-      .object({
-        mode: z.enum(["steady", "incident"]),
-        steadyIntervalSec: z.number().min(1).max(3600),
-        incidentIntervalSec: z.number().min(1).max(3600),
-        incidentTtlSec: z.number().min(1),
-      })
-      .partial()
-      .strict(),
-    identity: z.object({ labels: z.record(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/), z.string()) }).partial().strict(),
-    policy: z
-      .object({
-        labels: z.unknown(),
-        budget: z.object({ maxSeries: positiveInt, idleExpirySec: z.number().min(1) }).partial().strict(),
-      })
-      .partial()
-      .strict(),
-    histograms: z
-      .object({ maxBuckets: z.number().int().min(2).max(16_384), maxScale: z.number().int().min(-10).max(20) })
-      .partial()
-      .strict(),
-    remoteWrite: z.array(z.object({ url: z.string().url() }).passthrough()),
-    log: z.object({ level: z.enum(["debug", "info", "warn", "error"]) }).partial().strict(),
-  })
-  .partial()
-  .strict();
-
-export function isListenAddress(s: string): boolean {
-  const m = LISTEN_RE.exec(s);
-  return m !== null && Number(m[2]) <= 65_535;
+/** The config file as written: every key optional. */
+interface RawConfig {
+  otlp?: Partial<AgentConfig["otlp"]>;
+  statsd?: Partial<AgentConfig["statsd"]>;
+  admin?: Partial<AgentConfig["admin"]>;
+  dataDir?: string;
+  cadence?: Partial<AgentConfig["cadence"]>;
+  identity?: { labels?: Record<string, string> };
+  policy?: { labels?: unknown; budget?: Partial<AgentConfig["policy"]["budget"]> };
+  histograms?: Partial<AgentConfig["histograms"]>;
+  remoteWrite?: { url: string }[];
+  log?: Partial<AgentConfig["log"]>;
 }
 
-/** Splits "host:port" / "[::1]:port" into parts (the caller validated it). */
-export function splitListen(s: string): { host: string; port: number } {
-  const m = LISTEN_RE.exec(s);
-  if (!m) throw new Error(`BUG: unvalidated listen address ${s}`);
-  return { host: m[1].replace(/^\[|\]$/g, ""), port: Number(m[2]) };
+function isUrl(s: string): boolean {
+  try {
+    new URL(s);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Parses YAML text into a full config over the defaults. */
-export function parseAgentConfig(yamlText: string, source = "config"): Result<AgentConfig, string> {
+export async function parseAgentConfig(yamlText: string, source = "config"): Promise<Result<AgentConfig, string>> {
   let raw: unknown;
   try {
-    raw = parseYaml(yamlText) ?? {};
+    raw = (await parseYamlText(yamlText)) ?? {};
   } catch (e) {
     return err(`${source}: not valid YAML: ${(e as Error).message.split("\n")[0]}`);
   }
@@ -98,9 +98,9 @@ export function parseAgentConfig(yamlText: string, source = "config"): Result<Ag
 }
 
 export function validateAgentConfig(raw: unknown): Result<AgentConfig, string> {
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) return err(formatIssue(parsed.error.issues[0], raw));
-  const c = parsed.data;
+  const problem = schema(raw, "");
+  if (problem !== undefined) return err(problem);
+  const c = raw as RawConfig;
   const d = defaultAgentConfig();
   let labels = d.policy.labels;
   if (c.policy?.labels !== undefined) {
@@ -120,41 +120,4 @@ export function validateAgentConfig(raw: unknown): Result<AgentConfig, string> {
     remoteWrite: (c.remoteWrite ?? []).map((r) => ({ ...r, url: r.url })),
     log: { ...d.log, ...c.log },
   });
-}
-
-function formatIssue(issue: z.core.$ZodIssue, raw: unknown): string {
-  const path = issue.path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("");
-  if (issue.code === "unrecognized_keys") {
-    const where = path ? `${path}.` : "";
-    return `${where}${issue.keys[0]} is not a known setting (see 'agent run --help' and README)`;
-  }
-  const got = valueAt(raw, issue.path);
-  const what = describeExpectation(issue);
-  return `${path || "config"} ${what} (got ${JSON.stringify(got) ?? "nothing"})`;
-}
-
-function describeExpectation(issue: z.core.$ZodIssue): string {
-  switch (issue.code) {
-    case "invalid_type":
-      return `must be a ${issue.expected}`;
-    case "too_small":
-      return `must be >= ${String(issue.minimum)}`;
-    case "too_big":
-      return `must be <= ${String(issue.maximum)}`;
-    case "invalid_value":
-      return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
-    case "invalid_format":
-      return `must be a valid ${issue.format}`;
-    default:
-      return issue.message.replace(/^Invalid input: /, "must be valid: ");
-  }
-}
-
-function valueAt(raw: unknown, path: PropertyKey[]): unknown {
-  let v: unknown = raw;
-  for (const p of path) {
-    if (v === null || typeof v !== "object") return undefined;
-    v = (v as Record<PropertyKey, unknown>)[p];
-  }
-  return v;
 }

@@ -9,8 +9,12 @@
  * - Failure: the HTTP status plus a google.rpc.Status{code, message} body. `code` is the gRPC
  *   code the Collector maps the HTTP status to (collector internal/httphelper), e.g. 400 →
  *   INVALID_ARGUMENT (3).
+ *
+ * Protobuf is written by hand (ExportMetricsServiceResponse{partial_success=1
+ * {rejected_data_points=1 int64, error_message=2 string}}, google.rpc.Status{code=1 int32,
+ * message=2 string}); the golden tests compare the bytes with protobufjs' generated encoder.
  */
-import { google, opentelemetry } from "./proto/otlp.js";
+import { ProtobufWriter } from "../../codec/protobuf-writer";
 import type { OtlpFormat } from "./otlp-decode";
 
 export interface OtlpResponseBody {
@@ -39,8 +43,6 @@ const GRPC_CODE_BY_HTTP_STATUS: Record<number, number> = {
   504: 14,
 };
 
-const ExportMetricsServiceResponse = opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceResponse;
-const RpcStatus = google.rpc.Status;
 const textEncoder = new TextEncoder();
 
 export function encodeOtlpResponse(format: OtlpFormat, partial?: OtlpPartialSuccess): OtlpResponseBody {
@@ -50,8 +52,15 @@ export function encodeOtlpResponse(format: OtlpFormat, partial?: OtlpPartialSucc
   const isFullSuccess = partialSuccess.rejectedDataPoints === undefined && partialSuccess.errorMessage === undefined;
 
   if (format === "protobuf") {
-    const message = isFullSuccess ? {} : { partialSuccess };
-    return { body: ExportMetricsServiceResponse.encode(message).finish(), contentType: PROTOBUF_CONTENT_TYPE };
+    const out = new ProtobufWriter();
+    if (!isFullSuccess) {
+      const inner = new ProtobufWriter()
+        .varintField(1, partialSuccess.rejectedDataPoints ?? 0)
+        .stringField(2, partialSuccess.errorMessage ?? "")
+        .finish();
+      out.bytesField(1, inner);
+    }
+    return { body: out.finish(), contentType: PROTOBUF_CONTENT_TYPE };
   }
   const json: { rejectedDataPoints?: string; errorMessage?: string } = {};
   if (partialSuccess.rejectedDataPoints !== undefined) json.rejectedDataPoints = String(partialSuccess.rejectedDataPoints);
@@ -62,7 +71,7 @@ export function encodeOtlpResponse(format: OtlpFormat, partial?: OtlpPartialSucc
 export function encodeOtlpError(format: OtlpFormat, httpStatus: number, message: string): OtlpResponseBody {
   const code = GRPC_CODE_BY_HTTP_STATUS[httpStatus] ?? GRPC_UNKNOWN;
   if (format === "protobuf") {
-    return { body: RpcStatus.encode({ code, message }).finish(), contentType: PROTOBUF_CONTENT_TYPE };
+    return { body: new ProtobufWriter().varintField(1, code).stringField(2, message).finish(), contentType: PROTOBUF_CONTENT_TYPE };
   }
   return encodeJson({ code, message });
 }

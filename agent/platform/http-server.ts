@@ -1,0 +1,235 @@
+/**
+ * The HTTP server adapter (STYLE §10: runtime specifics live behind a thin edge).
+ *
+ * Handlers see a small request/reply shape. Under Bun (the compiled binary) it runs on
+ * Bun.serve; under Node (vitest, tools) on node:http. Why: in the compiled binary one node:http
+ * server costs ~12 MiB of RSS and ~2× the CPU per request of Bun.serve (measured here, see
+ * bench/), and the agent's whole memory budget is 35 MiB. node:http is imported lazily so the
+ * binary never loads it.
+ */
+import { err, ok, type Result } from "../core/result";
+import type { Logger } from "../core/deps";
+import { splitListen } from "../config/listen";
+
+export interface BodyError {
+  status: 400 | 413;
+  reason: "body_too_large" | "aborted";
+  message: string;
+}
+
+export interface HttpRequest {
+  method: string;
+  /** Path without the query string. */
+  path: string;
+  /** Lower-case header lookup. */
+  header(name: string): string | undefined;
+  /** Reads the body, refusing more than maxBytes (from Content-Length before reading, or while reading). */
+  readBody(maxBytes: number): Promise<Result<Uint8Array, BodyError>>;
+}
+
+export interface HttpReply {
+  status: number;
+  contentType?: string;
+  body?: string | Uint8Array;
+  headers?: Record<string, string>;
+}
+
+export type HttpHandler = (req: HttpRequest) => HttpReply | Promise<HttpReply>;
+
+export interface HttpServerHandle {
+  address(): { address: string; port: number };
+  close(): Promise<void>;
+}
+
+interface BunServer {
+  port: number;
+  hostname: string;
+  stop(closeActive?: boolean): void | Promise<void>;
+}
+
+interface BunGlobal {
+  serve(options: {
+    hostname: string;
+    port: number;
+    maxRequestBodySize?: number;
+    idleTimeout?: number;
+    fetch(req: Request): Response | Promise<Response>;
+    error?(e: Error): Response;
+  }): BunServer;
+}
+
+/** Maximum body any handler may accept; handlers apply their own smaller limits. */
+const HARD_BODY_LIMIT = 256 * 1024 * 1024;
+
+export async function startHttpServer(listen: string, handler: HttpHandler, log: Logger): Promise<Result<HttpServerHandle, string>> {
+  const bun = (globalThis as { Bun?: BunGlobal }).Bun;
+  return bun ? startBunServer(bun, listen, handler, log) : startNodeServer(listen, handler, log);
+}
+
+function toResponse(reply: HttpReply): Response {
+  const headers: Record<string, string> = { ...reply.headers };
+  if (reply.contentType) headers["content-type"] = reply.contentType;
+  return new Response((reply.body ?? "") as BodyInit, { status: reply.status, headers });
+}
+
+function startBunServer(bun: BunGlobal, listen: string, handler: HttpHandler, log: Logger): Result<HttpServerHandle, string> {
+  const { host, port } = splitListen(listen);
+  let server: BunServer;
+  try {
+    server = bun.serve({
+      hostname: host,
+      port,
+      maxRequestBodySize: HARD_BODY_LIMIT,
+      idleTimeout: 65,
+      async fetch(request) {
+        const url = request.url;
+        const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+        const queryStart = url.indexOf("?", pathStart);
+        const path = pathStart < 0 ? "/" : url.slice(pathStart, queryStart < 0 ? undefined : queryStart);
+        const req: HttpRequest = {
+          method: request.method,
+          path,
+          header: (name) => request.headers.get(name) ?? undefined,
+          readBody: (maxBytes) => readFetchBody(request, maxBytes),
+        };
+        try {
+          return toResponse(await handler(req));
+        } catch (e) {
+          log.error("BUG: HTTP handler threw.", { path, error: e });
+          return new Response("internal error\n", { status: 500 });
+        }
+      },
+      error(e) {
+        log.error("HTTP server error.", { error: e });
+        return new Response("internal error\n", { status: 500 });
+      },
+    });
+  } catch (e) {
+    return err(`listen on ${listen} failed: ${(e as Error).message}`);
+  }
+  return ok({
+    address: () => ({ address: server.hostname, port: server.port }),
+    close: async () => {
+      await server.stop(true);
+    },
+  });
+}
+
+async function readFetchBody(request: Request, maxBytes: number): Promise<Result<Uint8Array, BodyError>> {
+  const declared = Number(request.headers.get("content-length") ?? "0");
+  if (declared > maxBytes) return err(tooLarge(maxBytes, declared));
+  if (!request.body) return ok(new Uint8Array(0));
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.length;
+      if (size > maxBytes) {
+        await reader.cancel().catch(() => {});
+        return err(tooLarge(maxBytes));
+      }
+      chunks.push(value);
+    }
+  } catch {
+    return err({ status: 400, reason: "aborted", message: "request aborted" });
+  }
+  return ok(concat(chunks, size));
+}
+
+async function startNodeServer(listen: string, handler: HttpHandler, log: Logger): Promise<Result<HttpServerHandle, string>> {
+  const { createServer } = await import("node:http");
+  const { host, port } = splitListen(listen);
+  const server = createServer((req, res) => {
+    const url = req.url ?? "/";
+    const q = url.indexOf("?");
+    const request: HttpRequest = {
+      method: req.method ?? "GET",
+      path: q < 0 ? url : url.slice(0, q),
+      header: (name) => {
+        const v = req.headers[name.toLowerCase()];
+        return Array.isArray(v) ? v.join(", ") : v;
+      },
+      readBody: (maxBytes) =>
+        new Promise((resolve) => {
+          const declared = Number(req.headers["content-length"] ?? "0");
+          if (declared > maxBytes) {
+            req.resume();
+            return resolve(err(tooLarge(maxBytes, declared)));
+          }
+          const chunks: Uint8Array[] = [];
+          let size = 0;
+          let settled = false;
+          req.on("data", (c: Buffer) => {
+            if (settled) return;
+            size += c.length;
+            if (size > maxBytes) {
+              settled = true;
+              resolve(err(tooLarge(maxBytes)));
+            } else chunks.push(c);
+          });
+          req.on("end", () => {
+            if (!settled) resolve(ok(concat(chunks, size)));
+          });
+          req.on("error", () => {
+            if (!settled) resolve(err({ status: 400, reason: "aborted", message: "request aborted" }));
+          });
+        }),
+    };
+    Promise.resolve()
+      .then(() => handler(request))
+      .then(
+        (reply) => {
+          const body = reply.body ?? "";
+          const headers: Record<string, string | number> = { ...reply.headers, "content-length": Buffer.byteLength(body) };
+          if (reply.contentType) headers["content-type"] = reply.contentType;
+          res.writeHead(reply.status, headers);
+          res.end(body);
+        },
+        (e) => {
+          log.error("BUG: HTTP handler threw.", { path: request.path, error: e });
+          res.writeHead(500);
+          res.end("internal error\n");
+        },
+      );
+  });
+  server.keepAliveTimeout = 65_000;
+  const listening = await new Promise<Result<void, string>>((resolve) => {
+    server.once("error", (e) => resolve(err(`listen on ${listen} failed: ${e.message}`)));
+    server.listen(port, host, () => resolve(ok(undefined)));
+  });
+  if (!listening.ok) return listening;
+  server.on("error", (e) => log.error("HTTP server error.", { error: e }));
+  return ok({
+    address: () => {
+      const a = server.address();
+      return a && typeof a === "object" ? { address: a.address, port: a.port } : { address: host, port };
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  });
+}
+
+function tooLarge(maxBytes: number, declared?: number): BodyError {
+  return {
+    status: 413,
+    reason: "body_too_large",
+    message: declared !== undefined ? `body of ${declared} bytes exceeds ${maxBytes} bytes` : `body exceeds ${maxBytes} bytes`,
+  };
+}
+
+function concat(chunks: Uint8Array[], size: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
