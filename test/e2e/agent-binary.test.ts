@@ -5,6 +5,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { gzipSync } from "node:zlib";
+import StatsD from "hot-shots";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createOtelSender } from "../support/otel-sender";
 import {
@@ -134,6 +135,39 @@ describe("agent binary: ingest and aggregation", () => {
     expect(valueOf(m, "sd_frame_sum", { shard_id: "3" })).toBe(31);
     expect(valueOf(m, "sd_frame_bucket", { shard_id: "3", le: "2" })).toBe(2);
     expect(valueOf(m, "sd_frame_bucket", { shard_id: "3", le: "8" })).toBe(4);
+  });
+
+  it("aggregates what a real DogStatsD client (hot-shots) sends exactly", async () => {
+    const client = new StatsD({
+      host: "127.0.0.1",
+      port: agent.statsdPort,
+      protocol: "udp",
+      prefix: "hs.",
+      globalTags: { queue: "ranked" },
+      maxBufferSize: 1432,
+      bufferFlushInterval: 5,
+      errorHandler: (e) => {
+        throw e;
+      },
+    });
+    for (let i = 0; i < 20; i++) client.increment("kills", 1, { shard_id: "4" });
+    client.increment("assists", 5, { shard_id: "4" });
+    client.gauge("players", 40, { shard_id: "4" });
+    client.gaugeDelta("players", 2, { shard_id: "4" });
+    for (const v of [0.25, 0.5, 1, 1, 64]) client.timing("tick", v, { shard_id: "4" });
+    client.distribution("match_length", 1800, { shard_id: "4" });
+    await new Promise<void>((resolve) => client.close(() => resolve()));
+    const labels = { shard_id: "4", queue: "ranked" };
+    const m = await waitFor(async () => {
+      const s = parseMetrics(await agent.metricsText());
+      return valueOf(s, "hs_kills_total", labels) === 20 && valueOf(s, "hs_tick_count", labels) === 5 ? s : undefined;
+    }, 10_000, "hot-shots data in /metrics");
+    expect(valueOf(m, "hs_assists_total", labels)).toBe(5);
+    expect(valueOf(m, "hs_players", labels)).toBe(42);
+    expect(valueOf(m, "hs_tick_sum", labels)).toBe(66.75);
+    expect(valueOf(m, "hs_tick_bucket", { ...labels, le: "0.5" })).toBe(2);
+    expect(valueOf(m, "hs_tick_bucket", { ...labels, le: "1" })).toBe(4);
+    expect(valueOf(m, "hs_match_length_count", labels)).toBe(1);
   });
 
   it("serves /metrics that passes promtool check metrics", async () => {
