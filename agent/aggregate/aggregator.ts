@@ -20,21 +20,15 @@ import type {
   Point,
   PointValue,
 } from "../core/points";
-import type { LabelPolicy } from "../../policy/labels/label-policy";
+import type { LabelPolicy, RejectReason } from "../../policy/labels/label-policy";
 import type { SeriesBudget } from "../../policy/budget/series-budget";
 import { describeInvalid, ExpoHistogram } from "./expo-histogram";
 
 export type SeriesKind = "counter" | "gauge" | "expo" | "explicit" | "set";
 
+/** Policy reasons plus the aggregator's own. */
 export type AggregatorRejectReason =
-  | "forbidden_label"
-  | "label_not_allowed"
-  | "pii_value"
-  | "free_text"
-  | "too_many_labels"
-  | "value_too_long"
-  | "invalid_label_name"
-  | "invalid_metric_name"
+  | RejectReason
   | "budget"
   | "type_conflict"
   | "negative_counter"
