@@ -59,6 +59,7 @@ export function createAdminHandler(runtime: AgentRuntime): HttpHandler {
       if (method === "GET") return json(200, cadenceView(runtime));
       if (method !== "POST") return text(405, "use GET or POST\n");
       const body = await req.readBody(MAX_CADENCE_BODY_BYTES);
+      if (!body.ok) return json(body.error.status, { error: body.error.message });
       const parsed = parseCadenceRequest(body.ok ? parseJson(body.value) : undefined);
       if (!parsed.ok) return json(400, { error: parsed.error });
       runtime.setCadence(parsed.value.mode, parsed.value.ttlSeconds);

@@ -33,8 +33,15 @@ export function renderPrometheusText(
     else families.set(s.name, [s]);
   }
   const names = [...families.keys()].sort();
+  // Names already owned: the self families, and each histogram's _bucket/_sum/_count. The
+  // aggregator refuses series that would clash; this keeps the exposition valid regardless.
+  const owned = new Set(self.map((f) => f.name));
+  for (const name of names) {
+    const kind = families.get(name)![0].kind;
+    if (kind === "expo" || kind === "explicit") for (const suffix of ["_bucket", "_sum", "_count"]) owned.add(name + suffix);
+  }
   const parts: string[] = [];
-  for (const name of names) renderFamily(parts, name, families.get(name)!, extraLabels);
+  for (const name of names) if (!owned.has(name)) renderFamily(parts, name, families.get(name)!, extraLabels);
   for (const f of self) {
     parts.push(`# HELP ${f.name} ${escapeHelp(f.help)}\n# TYPE ${f.name} ${f.type}\n`);
     for (const s of f.samples) parts.push(`${f.name}${formatLabels(s.labels)} ${formatValue(s.value)}\n`);

@@ -33,7 +33,8 @@ export type AggregatorRejectReason =
   | "type_conflict"
   | "negative_counter"
   | "invalid_value"
-  | "histogram_bounds_changed";
+  | "histogram_bounds_changed"
+  | "reserved_name";
 
 export interface Rejection {
   reason: AggregatorRejectReason;
@@ -72,6 +73,8 @@ interface Series {
   labels: [string, string][];
   kind: SeriesKind;
   alive: boolean;
+  /** Created by the point being recorded now; removed again if that point is rejected. */
+  isFresh: boolean;
   lastUpdateMs: number;
   /** counter/gauge value accumulated outside the current cumulative stream. */
   base: number;
@@ -141,7 +144,15 @@ export class Aggregator {
     const found = this.resolve(point.name, point.labels, kind, rawKey);
     if (!isSeries(found)) return this.reject(found.rejection);
     const rejection = applyValue(found, point.value, point.startTimeMs, this);
-    if (rejection) return this.reject(rejection);
+    if (rejection) {
+      // A series whose very first point is invalid must not take a budget slot or export a 0.
+      if (found.isFresh) {
+        this.removeSeries(found);
+        if (rawKey !== undefined) this.byRawKey.delete(rawKey);
+      }
+      return this.reject(rejection);
+    }
+    found.isFresh = false;
     found.lastUpdateMs = nowMs;
     return undefined;
   }
@@ -192,7 +203,7 @@ export class Aggregator {
       }
     }
     const entry = this.resolveSlow(name, labels, kind);
-    if (rawKey !== undefined) {
+    if (rawKey !== undefined && (isSeries(entry) || entry.rejection.reason !== "type_conflict")) {
       if (!isSeries(entry)) {
         if (this.cachedRejections >= this.maxCachedRejections) this.dropCachedRejections();
         this.cachedRejections++;
@@ -216,6 +227,8 @@ export class Aggregator {
     if (registered !== undefined && registered.kind !== kind) {
       return rejectionEntry(typeConflict(name, registered.kind, kind), this);
     }
+    const clash = this.expositionClash(name, kind);
+    if (clash !== undefined) return rejectionEntry(clash, this);
     if (!this.opts.budget.tryAdmit()) {
       return rejectionEntry(
         {
@@ -228,6 +241,31 @@ export class Aggregator {
     return this.addSeries(key, name, pairs, kind);
   }
 
+  /**
+   * Names that would collide in the text exposition: a histogram `x` owns `x_bucket`, `x_sum` and
+   * `x_count`; the agent's self-metrics own `agent_*`, `process_*` and `active_series_total`.
+   */
+  private expositionClash(name: string, kind: SeriesKind): Rejection | undefined {
+    if (isReservedName(name)) {
+      return { reason: "reserved_name", message: `metric name ${name} is reserved for the agent's own metrics` };
+    }
+    const isHistogram = kind === "expo" || kind === "explicit";
+    if (isHistogram) {
+      for (const suffix of HISTOGRAM_SUFFIXES) {
+        if (this.kindByName.has(name + suffix)) return typeConflict(name, "histogram's " + name + suffix, kind);
+      }
+      return undefined;
+    }
+    for (const suffix of HISTOGRAM_SUFFIXES) {
+      if (!name.endsWith(suffix)) continue;
+      const base = this.kindByName.get(name.slice(0, -suffix.length));
+      if (base !== undefined && (base.kind === "expo" || base.kind === "explicit")) {
+        return typeConflict(name, `series of histogram ${name.slice(0, -suffix.length)}`, kind);
+      }
+    }
+    return undefined;
+  }
+
   private addSeries(key: string, name: string, pairs: [string, string][], kind: SeriesKind): Series {
     const s: Series = {
       key,
@@ -235,6 +273,7 @@ export class Aggregator {
       labels: pairs,
       kind,
       alive: true,
+      isFresh: true,
       lastUpdateMs: 0,
       base: 0,
       last: 0,
@@ -273,7 +312,11 @@ export class Aggregator {
    */
   snapshot(): SeriesSnapshot[] {
     const out: SeriesSnapshot[] = [];
-    for (const s of this.series.values()) out.push(snapshotOf(s, this.histogramOptions()));
+    for (const s of this.series.values()) {
+      const snap = snapshotOf(s, this.histogramOptions());
+      snap.labels = s.labels.map(([k, v]) => [k, v]);
+      out.push(snap);
+    }
     return out;
   }
 
@@ -285,6 +328,9 @@ export class Aggregator {
       if (s.lastUpdateMs >= cutoff) continue;
       this.removeSeries(s);
       expired.push({ name: s.name, labels: s.labels, kind: s.kind });
+    }
+    if (expired.length > 0) {
+      for (const [k, v] of this.byRawKey) if (isSeries(v) && !v.alive) this.byRawKey.delete(k);
     }
     return expired;
   }
@@ -301,19 +347,21 @@ export class Aggregator {
   toPersisted(): PersistedSeries[] {
     const out: PersistedSeries[] = [];
     for (const s of this.series.values()) {
-      out.push({
-        name: s.name,
-        labels: s.labels,
-        kind: s.kind,
-        lastUpdateMs: s.lastUpdateMs,
-        base: s.base,
-        last: s.last,
-        streamStartMs: Number.isNaN(s.streamStartMs) ? null : s.streamStartMs,
-        hist: s.hist?.toData(),
-        histLast: s.histLast,
-        explicit: s.explicit,
-        explicitLast: s.explicitLast,
-      });
+      out.push(
+        structuredClone({
+          name: s.name,
+          labels: s.labels,
+          kind: s.kind,
+          lastUpdateMs: s.lastUpdateMs,
+          base: s.base,
+          last: s.last,
+          streamStartMs: Number.isNaN(s.streamStartMs) ? null : s.streamStartMs,
+          hist: s.hist?.toData(),
+          histLast: s.histLast,
+          explicit: s.explicit,
+          explicitLast: s.explicitLast,
+        }),
+      );
     }
     return out;
   }
@@ -322,7 +370,8 @@ export class Aggregator {
   restore(persisted: PersistedSeries[]): { restored: number; dropped: number } {
     let restored = 0;
     let dropped = 0;
-    for (const p of persisted) {
+    for (const original of persisted) {
+      const p = structuredClone(original);
       const key = seriesKey(p.name, p.labels);
       if (this.series.has(key) || !this.opts.budget.tryAdmit()) {
         dropped++;
@@ -337,6 +386,7 @@ export class Aggregator {
       s.histLast = p.histLast;
       s.explicit = p.explicit;
       s.explicitLast = p.explicitLast;
+      s.isFresh = false;
       restored++;
     }
     return { restored, dropped };
@@ -357,6 +407,12 @@ export interface PersistedSeries {
   explicitLast?: ExplicitHistogramData;
 }
 
+const HISTOGRAM_SUFFIXES = ["_bucket", "_sum", "_count"] as const;
+
+export function isReservedName(name: string): boolean {
+  return name.startsWith("agent_") || name.startsWith("process_") || name === "active_series_total";
+}
+
 function isSeries(e: CacheEntry): e is Series {
   return (e as Series).key !== undefined;
 }
@@ -365,7 +421,7 @@ function rejectionEntry(rejection: Rejection, agg: Aggregator): CacheEntry {
   return { rejection, budgetEpoch: agg.budget.epoch };
 }
 
-function typeConflict(name: string, have: SeriesKind, got: SeriesKind): Rejection {
+function typeConflict(name: string, have: string, got: SeriesKind): Rejection {
   return { reason: "type_conflict", message: `metric ${name} is already a ${have}; a ${got} point was rejected` };
 }
 

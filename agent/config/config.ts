@@ -10,6 +10,7 @@ import { anything, list, num, obj, oneOf, record, str } from "./schema";
 
 export { isListenAddress, splitListen } from "./listen";
 import { DEFAULT_LABEL_POLICY, parseLabelPolicyConfig, type LabelPolicyConfig } from "../../policy/labels/config";
+import { createLabelPolicy } from "../../policy/labels/label-policy";
 
 export interface AgentConfig {
   otlp: { listen: string; maxBodyBytes: number };
@@ -51,7 +52,7 @@ const schema = obj({
     mode: oneOf(["steady", "incident"]),
     steadyIntervalSec: num({ min: 1, max: 3600 }),
     incidentIntervalSec: num({ min: 1, max: 3600 }),
-    incidentTtlSec: num({ min: 1 }),
+    incidentTtlSec: num({ min: 1, max: 7 * 24 * 3600 }),
   }),
   identity: obj({ labels: record((k) => /^[a-zA-Z_][a-zA-Z0-9_]*$/.test(k), "a valid label name", str()) }),
   policy: obj({
@@ -59,7 +60,7 @@ const schema = obj({
     budget: obj({ maxSeries: positiveInt, idleExpirySec: num({ min: 1 }) }),
   }),
   histograms: obj({ maxBuckets: num({ int: true, min: 2, max: 16_384 }), maxScale: num({ int: true, min: -10, max: 20 }) }),
-  remoteWrite: list(obj({ url: str({ test: isUrl, expect: "a URL" }) }, { allowUnknown: true })),
+  remoteWrite: list(obj({ url: str({ test: isUrl, expect: "a URL" }) }, { allowUnknown: true, required: ["url"] })),
   log: obj({ level: oneOf(["debug", "info", "warn", "error"]) }),
 });
 
@@ -75,6 +76,18 @@ interface RawConfig {
   histograms?: Partial<AgentConfig["histograms"]>;
   remoteWrite?: { url: string }[];
   log?: Partial<AgentConfig["log"]>;
+}
+
+/**
+ * The identity labels go on every series, so they obey the same policy as the game's labels: a
+ * forbidden name (player_id) or a PII-looking value would otherwise leak on every sample.
+ */
+function checkIdentityLabels(identity: Record<string, string>, policyConfig: LabelPolicyConfig): string | undefined {
+  const allowed = new Set([...policyConfig.allow, ...policyConfig.identityLabels]);
+  const policy = createLabelPolicy({ ...policyConfig, allow: [...allowed] });
+  const verdict = policy.check("agent_identity", identity);
+  if (!verdict.ok) return `identity.labels${verdict.label ? `.${verdict.label}` : ""}: ${verdict.message}`;
+  return undefined;
 }
 
 function isUrl(s: string): boolean {
@@ -108,13 +121,16 @@ export function validateAgentConfig(raw: unknown): Result<AgentConfig, string> {
     if (!r.ok) return err(r.error);
     labels = r.value;
   }
+  const identity = c.identity?.labels ?? d.identity.labels;
+  const identityProblem = checkIdentityLabels(identity, labels);
+  if (identityProblem) return err(identityProblem);
   return ok({
     otlp: { ...d.otlp, ...c.otlp },
     statsd: { ...d.statsd, ...c.statsd },
     admin: { ...d.admin, ...c.admin },
     dataDir: c.dataDir ?? d.dataDir,
     cadence: { ...d.cadence, ...c.cadence },
-    identity: { labels: c.identity?.labels ?? d.identity.labels },
+    identity: { labels: identity },
     policy: { labels, budget: { ...d.policy.budget, ...c.policy?.budget } },
     histograms: { ...d.histograms, ...c.histograms },
     remoteWrite: (c.remoteWrite ?? []).map((r) => ({ ...r, url: r.url })),

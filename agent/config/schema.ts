@@ -5,12 +5,13 @@
  */
 export type Check = (value: unknown, path: string) => string | undefined;
 
-const got = (v: unknown) => `(got ${JSON.stringify(v) ?? String(v)})`;
+const got = (v: unknown) =>
+  `(got ${typeof v === "number" && !Number.isFinite(v) ? String(v) : (JSON.stringify(v) ?? String(v))})`;
 const where = (path: string) => path || "config";
 
 export function num(opts: { int?: boolean; min?: number; max?: number } = {}): Check {
   return (v, path) => {
-    if (typeof v !== "number" || Number.isNaN(v)) return `${where(path)} must be a number ${got(v)}`;
+    if (typeof v !== "number" || !Number.isFinite(v)) return `${where(path)} must be a finite number ${got(v)}`;
     if (opts.int && !Number.isInteger(v)) return `${where(path)} must be a whole number ${got(v)}`;
     if (opts.min !== undefined && v < opts.min) return `${where(path)} must be >= ${opts.min} ${got(v)}`;
     if (opts.max !== undefined && v > opts.max) return `${where(path)} must be <= ${opts.max} ${got(v)}`;
@@ -34,10 +35,17 @@ export function oneOf(values: readonly string[]): Check {
 
 export const anything: Check = () => undefined;
 
-/** An object whose keys are all optional; unknown keys are errors (typos like `alow`). */
-export function obj(fields: Record<string, Check>, opts: { allowUnknown?: boolean } = {}): Check {
+/**
+ * A mapping. Keys are optional unless listed in `required`; unknown keys are errors (typos like
+ * `alow`). An empty section (`otlp:` with nothing under it, i.e. null) means "all defaults".
+ */
+export function obj(fields: Record<string, Check>, opts: { allowUnknown?: boolean; required?: string[] } = {}): Check {
   return (v, path) => {
+    if (v === null && !opts.required?.length) return undefined;
     if (v === null || typeof v !== "object" || Array.isArray(v)) return `${where(path)} must be a mapping ${got(v)}`;
+    for (const k of opts.required ?? []) {
+      if ((v as Record<string, unknown>)[k] === undefined) return `${path ? `${path}.` : ""}${k} is required`;
+    }
     for (const [k, value] of Object.entries(v)) {
       const sub = path ? `${path}.${k}` : k;
       const check = fields[k];

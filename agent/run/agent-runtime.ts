@@ -268,7 +268,14 @@ export class AgentRuntime {
       }
       return;
     }
-    const { restored, dropped } = this.aggregator.restore(r.value.series);
+    let restored: number;
+    let dropped: number;
+    try {
+      ({ restored, dropped } = this.aggregator.restore(r.value.series));
+    } catch (e) {
+      this.deps.log.error("BUG: restoring a validated state file failed; starting empty.", { error: e });
+      return;
+    }
     this.cadence.restore(r.value.cadence);
     this.deps.log.info("Restored aggregation state.", { series: restored, droppedOverBudget: dropped, cadence: this.cadence.mode() });
   }

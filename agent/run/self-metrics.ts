@@ -42,10 +42,15 @@ export function buildSelfMetrics(m: SelfMetricInputs): SelfFamily[] {
       name: "agent_ingest_malformed_total",
       help: "Malformed input dropped, by source and reason.",
       type: "counter",
-      samples: [...m.malformed].sort().map(([key, value]) => {
-        const [source, reason] = key.split("\u0000");
-        return { labels: [["reason", reason], ["source", source]] as [string, string][], value };
-      }),
+      samples: [
+        ...[...m.malformed].map(([key, value]) => {
+          const [source, reason] = key.split("\u0000");
+          return { labels: [["reason", reason], ["source", source]] as [string, string][], value };
+        }),
+        // Dropped by the UDP source before parsing.
+        { labels: [["reason", "datagram_too_large"], ["source", "statsd"]] as [string, string][], value: m.statsd.oversized },
+        { labels: [["reason", "invalid_utf8_datagram"], ["source", "statsd"]] as [string, string][], value: m.statsd.invalidUtf8 },
+      ].sort((a, b) => (a.labels[0][1] + a.labels[1][1] < b.labels[0][1] + b.labels[1][1] ? -1 : 1)),
     },
     {
       name: "agent_points_accepted_total",

@@ -12,6 +12,8 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { PersistedSeries } from "../aggregate/aggregator";
+import { describeInvalid } from "../aggregate/expo-histogram";
+import type { ExpoHistogramData } from "../core/points";
 import type { CadenceState } from "../cadence/cadence";
 import { err, ok, type Result } from "../core/result";
 
@@ -76,6 +78,8 @@ export function readState(dataDir: string, nowMs: number): Result<AgentState, St
         : v,
     ) as AgentState;
     if (state.version !== STATE_VERSION || !Array.isArray(state.series)) throw new Error(`unknown state version ${state.version}`);
+    const problem = describeInvalidState(state);
+    if (problem !== undefined) throw new Error(problem);
     return ok(state);
   } catch (e) {
     const movedTo = `${path}.corrupt-${nowMs}`;
@@ -86,6 +90,39 @@ export function readState(dataDir: string, nowMs: number): Result<AgentState, St
     }
     return err({ code: "STATE_CORRUPT", message: (e as Error).message, movedTo });
   }
+}
+
+const KINDS = new Set(["counter", "gauge", "expo", "explicit", "set"]);
+
+/** Structural check of a parsed state file, so a damaged or foreign file is set aside, not trusted. */
+function describeInvalidState(state: AgentState): string | undefined {
+  const c = state.cadence as unknown as Record<string, unknown> | null;
+  if (c === null || typeof c !== "object" || (c.mode !== "steady" && c.mode !== "incident")) return "cadence is not a cadence state";
+  if (c.incidentUntilMs !== null && typeof c.incidentUntilMs !== "number") return "cadence.incidentUntilMs is not a number";
+  for (let i = 0; i < state.series.length; i++) {
+    const p = state.series[i] as unknown as Record<string, unknown>;
+    const at = `series[${i}]`;
+    if (p === null || typeof p !== "object") return `${at} is not an object`;
+    if (typeof p.name !== "string" || p.name === "") return `${at}.name is not a name`;
+    if (!KINDS.has(p.kind as string)) return `${at}.kind is not a series kind`;
+    if (!Array.isArray(p.labels) || !p.labels.every((l) => Array.isArray(l) && l.length === 2 && typeof l[0] === "string" && typeof l[1] === "string")) {
+      return `${at}.labels is not a list of [name, value] pairs`;
+    }
+    for (const f of ["lastUpdateMs", "base", "last"]) if (typeof p[f] !== "number") return `${at}.${f} is not a number`;
+    if (p.streamStartMs !== null && typeof p.streamStartMs !== "number") return `${at}.streamStartMs is not a number`;
+    for (const f of ["hist", "histLast"]) {
+      if (p[f] === undefined) continue;
+      const problem = describeInvalid(p[f] as ExpoHistogramData);
+      if (problem !== undefined) return `${at}.${f}: ${problem}`;
+    }
+    if (p.kind === "expo" && p.hist === undefined) return `${at}.hist is missing`;
+    for (const f of ["explicit", "explicitLast"]) {
+      const e = p[f] as Record<string, unknown> | undefined;
+      if (e === undefined) continue;
+      if (!Array.isArray(e.bounds) || !Array.isArray(e.counts) || e.counts.length !== e.bounds.length + 1) return `${at}.${f} is not an explicit histogram`;
+    }
+  }
+  return undefined;
 }
 
 function syncDir(dir: string): void {
