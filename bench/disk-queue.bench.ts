@@ -3,7 +3,7 @@
  * for 1 KiB and 64 KiB payloads, fsync "batch", with 1 and 64 appends in flight. Runs under Bun
  * directly and under Node once bundled (see the test README line in agent/queue/README.md).
  *
- * Usage: bun append-throughput.ts <dir> [seconds-per-case]
+ * Usage: node_modules/bun/bin/bun.exe bench/disk-queue.bench.ts <dir> [seconds-per-case]
  */
 import { rmSync } from "node:fs";
 import { join } from "node:path";
