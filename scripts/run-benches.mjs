@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+// Runs the benchmarks in bench/ one after another, each printing its own table and PASS/FAIL.
+//
+//   npm run bench                          all three (record-path, statsd, footprint)
+//   npm run bench -- --only statsd         one (or a comma-separated list)
+//   npm run bench -- --quick               shorter runs (smoke test; numbers are noisier)
+//
+// Each bench is one command of its own, e.g. `node_modules/bun/bin/bun.exe bench/statsd.bench.ts`;
+// the orchestrators run under the pinned Bun and start Node / Bun children as the bench needs.
+// Exit code: 1 when a bench crashed or its measurement is not valid (its read-back checks
+// failed); goal FAILs are reported in the summary, and make the exit code 1 only with --strict.
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const bun = join(root, "node_modules", "bun", "bin", "bun.exe");
+const BENCHES = [
+  { name: "record-path", file: "bench/record-path.bench.ts", verdict: "RECORD-PATH:" },
+  { name: "statsd", file: "bench/statsd.bench.ts", verdict: "STATSD:" },
+  { name: "footprint", file: "bench/footprint.bench.ts", verdict: "FOOTPRINT:" },
+];
+
+const args = process.argv.slice(2);
+let only;
+let quick = false;
+let strict = false;
+for (let i = 0; i < args.length; i++) {
+  const a = args[i];
+  if (a === "--only") only = args[++i];
+  else if (a.startsWith("--only=")) only = a.slice("--only=".length);
+  else if (a === "--quick") quick = true;
+  else if (a === "--strict") strict = true;
+  else if (a === "-h" || a === "--help") {
+    console.log(`usage: node scripts/run-benches.mjs [--only ${BENCHES.map((b) => b.name).join("|")}[,…]] [--quick] [--strict]`);
+    process.exit(0);
+  } else {
+    console.error(`run-benches: unknown argument ${JSON.stringify(a)} (see --help)`);
+    process.exit(2);
+  }
+}
+if (only === "") {
+  console.error("run-benches: --only needs a bench name");
+  process.exit(2);
+}
+const wanted = only === undefined ? BENCHES : only.split(",").map((n) => BENCHES.find((b) => b.name === n.trim().replace(/\.bench\.ts$/, "")));
+if (wanted.some((b) => b === undefined)) {
+  console.error(`run-benches: unknown bench in --only ${JSON.stringify(only)}; known: ${BENCHES.map((b) => b.name).join(", ")}`);
+  process.exit(2);
+}
+if (!existsSync(bun)) {
+  console.error(`run-benches: the pinned Bun is missing at ${bun}; run npm ci (its postinstall must run)`);
+  process.exit(2);
+}
+
+function runBench(b) {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const p = spawn(bun, [b.file], { cwd: root, stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...(quick ? { BENCH_QUICK: "1" } : {}) } });
+    let out = "";
+    p.stdout.on("data", (d) => {
+      out += d;
+      process.stdout.write(d);
+    });
+    p.on("exit", (code, signal) => {
+      const line = out.split("\n").reverse().find((l) => l.startsWith(b.verdict));
+      resolve({ name: b.name, code: code ?? (signal ? 128 : 1), verdict: line ? line.slice(b.verdict.length).trim() : "no verdict", seconds: (Date.now() - t0) / 1000 });
+    });
+  });
+}
+
+const results = [];
+for (const b of wanted) {
+  console.log(`\n$ node_modules/bun/bin/bun.exe ${b.file}${quick ? "   (BENCH_QUICK=1)" : ""}\n`);
+  results.push(await runBench(b));
+}
+console.log("\n== Benchmarks ==");
+for (const r of results) console.log(`${r.name.padEnd(12)} ${r.code === 0 ? r.verdict : `ERROR (exit ${r.code}; ${r.verdict})`}   [${r.seconds.toFixed(0)} s]`);
+const broken = results.some((r) => r.code !== 0);
+const failed = results.some((r) => r.verdict !== "PASS");
+process.exitCode = broken || (strict && failed) ? 1 : 0;
