@@ -53,7 +53,8 @@ function buildProgram(): Command {
     .option("--series-budget <n>", "max active series on this host (default 300)", parsePositiveInt)
     .addOption(new Option("--cadence <mode>", "start in this cadence (default steady)").choices(["steady", "incident"]))
     .option("--data-dir <dir>", "where state (and the delivery queue) live (default /var/lib/edge-agent)")
-    .option("--remote-write-url <url>", "remote-write endpoint; repeatable", collect, [] as string[])
+    .option("--remote-write-url <url>", "Prometheus remote-write endpoint (hub, AMP, Prometheus, VictoriaMetrics); repeatable", collect, [] as string[])
+    .option("--remote-write-token-file <file>", "bearer token for the remote-write endpoints")
     .addHelpText(
       "after",
       "\nCadence: steady = flush every 10 s, incident = every 5 s; incident reverts to steady after its TTL.\n" +

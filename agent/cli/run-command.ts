@@ -16,6 +16,7 @@ export interface RunFlags {
   cadence?: "steady" | "incident";
   dataDir?: string;
   remoteWriteUrl?: string[];
+  remoteWriteTokenFile?: string;
 }
 
 export async function loadConfigFile(file: string): Promise<Result<AgentConfig, string>> {
@@ -54,7 +55,11 @@ export function applyFlags(base: AgentConfig, flags: RunFlags): Result<AgentConf
     } catch {
       return err(`--remote-write-url must be a URL (got ${JSON.stringify(url)})`);
     }
-    c.remoteWrite.push({ url });
+    c.remoteWrite.push({ url, name: c.remoteWrite.length === 0 ? "default" : `sink${c.remoteWrite.length}` });
+  }
+  if (flags.remoteWriteTokenFile) {
+    if (c.remoteWrite.length === 0) return err("--remote-write-token-file needs a --remote-write-url (or remoteWrite in the config)");
+    for (const target of c.remoteWrite) target.bearerTokenFile ??= flags.remoteWriteTokenFile;
   }
   return ok(c);
 }
@@ -65,11 +70,6 @@ export async function runAgentCommand(flags: RunFlags): Promise<void> {
   const config = applyFlags(base.value, flags);
   if (!config.ok) return exitWith(config.error);
   const log = createLogger(config.value.log.level);
-  if (config.value.remoteWrite.length > 0) {
-    log.warn("Remote write is not available in this build yet; flushes stay local (/metrics).", {
-      urls: config.value.remoteWrite.map((r) => r.url).join(","),
-    });
-  }
   const runtime = new AgentRuntime(config.value, { clock: systemClock, log });
   const admin = createAdminServer(config.value.admin.listen, runtime, log);
   const adminStarted = await admin.start();

@@ -11,6 +11,7 @@ import { anything, list, num, obj, oneOf, record, str } from "./schema";
 export { isListenAddress, splitListen } from "./listen";
 import { DEFAULT_LABEL_POLICY, parseLabelPolicyConfig, type LabelPolicyConfig } from "../../policy/labels/config";
 import { createLabelPolicy } from "../../policy/labels/label-policy";
+import type { RemoteWriteTarget } from "../pipeline/delivery";
 
 export interface AgentConfig {
   otlp: { listen: string; maxBodyBytes: number };
@@ -21,7 +22,7 @@ export interface AgentConfig {
   identity: { labels: Record<string, string> };
   policy: { labels: LabelPolicyConfig; budget: { maxSeries: number; idleExpirySec: number } };
   histograms: { maxBuckets: number; maxScale: number };
-  remoteWrite: { url: string }[];
+  remoteWrite: RemoteWriteTarget[];
   log: { level: "debug" | "info" | "warn" | "error" };
 }
 
@@ -60,7 +61,19 @@ const schema = obj({
     budget: obj({ maxSeries: positiveInt, idleExpirySec: num({ min: 1 }) }),
   }),
   histograms: obj({ maxBuckets: num({ int: true, min: 2, max: 16_384 }), maxScale: num({ int: true, min: -10, max: 20 }) }),
-  remoteWrite: list(obj({ url: str({ test: isUrl, expect: "a URL" }) }, { allowUnknown: true, required: ["url"] })),
+  remoteWrite: list(
+    obj(
+      {
+        url: str({ test: isUrl, expect: "a URL" }),
+        name: str({ test: (n) => /^[a-zA-Z0-9_-]{1,64}$/.test(n), expect: "a name of letters, digits, _ and -" }),
+        histograms: oneOf(["native", "classic"]),
+        bearerTokenFile: str({ nonEmpty: true }),
+        maxRequestsPerSec: num({ min: 0.1, max: 10_000 }),
+        queueMaxBytes: num({ int: true, min: 1024 * 1024 }),
+      },
+      { required: ["url"] },
+    ),
+  ),
   log: obj({ level: oneOf(["debug", "info", "warn", "error"]) }),
 });
 
@@ -74,7 +87,7 @@ interface RawConfig {
   identity?: { labels?: Record<string, string> };
   policy?: { labels?: unknown; budget?: Partial<AgentConfig["policy"]["budget"]> };
   histograms?: Partial<AgentConfig["histograms"]>;
-  remoteWrite?: { url: string }[];
+  remoteWrite?: RemoteWriteTarget[];
   log?: Partial<AgentConfig["log"]>;
 }
 
@@ -133,7 +146,7 @@ export function validateAgentConfig(raw: unknown): Result<AgentConfig, string> {
     identity: { labels: identity },
     policy: { labels, budget: { ...d.policy.budget, ...c.policy?.budget } },
     histograms: { ...d.histograms, ...c.histograms },
-    remoteWrite: (c.remoteWrite ?? []).map((r) => ({ ...r, url: r.url })),
+    remoteWrite: (c.remoteWrite ?? []).map((r) => ({ ...r })),
     log: { ...d.log, ...c.log },
   });
 }

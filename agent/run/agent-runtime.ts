@@ -22,6 +22,7 @@ import { createStatsdSource } from "../sources/statsd/statsd-source";
 import { readState, writeState } from "../state/state-file";
 import { buildSelfMetrics } from "./self-metrics";
 import { VERSION } from "../version";
+import { Delivery } from "../pipeline/delivery";
 
 export interface FlushRecord {
   atMs: number;
@@ -66,6 +67,9 @@ export class AgentRuntime {
   private lastFlushMono: number;
   private running = false;
   private lastSaveError: string | null = null;
+  private delivery: Delivery | undefined;
+  /** Flushes are queued in order: each waits for the previous one's appends. */
+  private deliveryChain: Promise<void> = Promise.resolve();
 
   constructor(
     readonly config: AgentConfig,
@@ -110,6 +114,17 @@ export class AgentRuntime {
 
   async start(): Promise<Result<void, string>> {
     this.restoreState();
+    if (this.config.remoteWrite.length > 0) {
+      const identity = Object.entries(this.config.identity.labels).sort(([a], [b]) => (a < b ? -1 : 1));
+      const opened = await Delivery.open(this.config.remoteWrite, this.config.dataDir, identity, {
+        clock: this.deps.clock,
+        log: this.deps.log,
+        userAgent: `edge-agent/${VERSION}`,
+      });
+      if (!opened.ok) return err(opened.error);
+      this.delivery = opened.value;
+      this.delivery.start();
+    }
     if (this.config.cadence.mode === "incident" && this.cadence.mode() !== "incident") this.cadence.set("incident");
     const otlp = await this.otlp.start();
     if (!otlp.ok) return err(otlp.error.message);
@@ -139,6 +154,8 @@ export class AgentRuntime {
     clearTimeout(this.flushTimer);
     await Promise.all([this.otlp.stop(), this.statsd.stop()]);
     this.flush();
+    await this.deliveryChain;
+    await this.delivery?.stop();
     this.deps.log.info("Agent stopped.", { flushes: this.flushes });
   }
 
@@ -162,6 +179,8 @@ export class AgentRuntime {
     const series = this.aggregator.snapshot();
     this.lastFlushMono = this.deps.clock.monoMs();
     this.saveState(atMs);
+    const delivery = this.delivery;
+    if (delivery) this.deliveryChain = this.deliveryChain.then(() => delivery.enqueue(series, expired, atMs));
     this.lastFlush = { atMs, series, expired, durationMs: this.deps.clock.monoMs() - t0 };
     this.flushes++;
     return this.lastFlush;
@@ -177,6 +196,9 @@ export class AgentRuntime {
     if (!this.statsd.isListening()) return { ok: false, reason: `StatsD source is not listening on ${this.config.statsd.listen}` };
     const overdueMs = this.deps.clock.monoMs() - this.lastFlushMono - 2 * this.cadence.intervalMs() - 5000;
     if (overdueMs > 0) return { ok: false, reason: `flush is overdue by ${Math.round(overdueMs / 1000)} s` };
+    for (const d of this.delivery?.stats(this.deps.clock.nowMs()) ?? []) {
+      if (d.health.state !== "ok") return { ok: false, reason: `remote-write sink ${d.sink} degraded: ${d.health.reason}` };
+    }
     if (this.lastSaveError) return { ok: true, reason: `ok (state not persisted: ${this.lastSaveError})` };
     return { ok: true, reason: "ok" };
   }
@@ -210,11 +232,22 @@ export class AgentRuntime {
           }
         : null,
       flushes: this.flushes,
-      queue: { depth: 0, note: "no remote-write sink configured" },
+      queue: this.queueStatus(),
       listeners: { otlp: this.config.otlp.listen, statsd: this.config.statsd.listen, admin: this.config.admin.listen },
       ready: this.ready(),
       state: { lastSaveError: this.lastSaveError },
     };
+  }
+
+  deliveryStats() {
+    return this.delivery?.stats(this.deps.clock.nowMs()) ?? [];
+  }
+
+  private queueStatus(): { depth: number; note: string } {
+    if (!this.delivery) return { depth: 0, note: "no remote-write sink configured" };
+    const stats = this.deliveryStats();
+    const depth = stats.reduce((n, s) => n + s.recordsPending, 0);
+    return { depth, note: stats.map((s) => `${s.sink}: ${s.recordsPending} batches, ${s.health.state}`).join("; ") };
   }
 
   selfMetrics() {
@@ -233,6 +266,7 @@ export class AgentRuntime {
       expired: this.expiredTotal,
       statsd: this.statsd.stats,
       uptimeSec: (this.deps.clock.monoMs() - this.startedMono) / 1000,
+      delivery: this.deliveryStats(),
     });
   }
 

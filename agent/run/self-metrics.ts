@@ -7,6 +7,7 @@
  * exposition declares it `untyped` (the value is the gauge) to keep `promtool check metrics` clean.
  */
 import type { SelfFamily } from "../admin/prom-text";
+import type { DeliveryStats } from "../pipeline/delivery";
 
 export interface SelfMetricInputs {
   activeSeries: number;
@@ -23,6 +24,7 @@ export interface SelfMetricInputs {
   expired: number;
   statsd: { datagrams: number; bytes: number; oversized: number; invalidUtf8: number };
   uptimeSec: number;
+  delivery: DeliveryStats[];
 }
 
 export function buildSelfMetrics(m: SelfMetricInputs): SelfFamily[] {
@@ -73,8 +75,35 @@ export function buildSelfMetrics(m: SelfMetricInputs): SelfFamily[] {
     { name: "agent_statsd_datagrams_total", help: "StatsD datagrams received.", type: "counter", samples: one(m.statsd.datagrams) },
     { name: "agent_statsd_received_bytes_total", help: "StatsD bytes received.", type: "counter", samples: one(m.statsd.bytes) },
     { name: "agent_uptime_seconds", help: "Seconds since the agent started.", type: "gauge", samples: one(m.uptimeSec) },
+    ...deliveryFamilies(m.delivery),
     { name: "process_resident_memory_bytes", help: "Resident memory size in bytes.", type: "gauge", samples: one(mem.rss) },
     { name: "process_heap_bytes", help: "JavaScript heap in use in bytes.", type: "gauge", samples: one(mem.heapUsed) },
     { name: "process_cpu_seconds_total", help: "User and system CPU time spent in seconds.", type: "counter", samples: one((cpu.user + cpu.system) / 1e6) },
+  ];
+}
+
+type Pairs = [string, string][];
+
+function deliveryFamilies(stats: DeliveryStats[]): SelfFamily[] {
+  if (stats.length === 0) return [];
+  const perSink = (f: (s: DeliveryStats) => number) => stats.map((s) => ({ labels: [["sink", s.sink]] as Pairs, value: f(s) }));
+  return [
+    { name: "agent_queue_records_pending", help: "Batches waiting in the sink's disk queue.", type: "gauge", samples: perSink((s) => s.recordsPending) },
+    { name: "agent_queue_bytes_pending", help: "Bytes waiting in the sink's disk queue.", type: "gauge", samples: perSink((s) => s.bytesPending) },
+    { name: "agent_queue_oldest_record_age_seconds", help: "Age of the oldest undelivered batch.", type: "gauge", samples: perSink((s) => s.oldestRecordAgeSec) },
+    {
+      name: "agent_queue_dropped_records_total",
+      help: "Queued data dropped, by sink and reason (corrupt, full, disk_full, ...).",
+      type: "counter",
+      samples: stats.flatMap((s) => Object.entries(s.dropped).map(([reason, value]) => ({ labels: [["reason", reason], ["sink", s.sink]] as Pairs, value }))),
+    },
+    {
+      name: "agent_sink_requests_total",
+      help: "Remote-write requests by sink and HTTP status (network_error when none).",
+      type: "counter",
+      samples: stats.flatMap((s) => Object.entries(s.requestsByStatus).map(([status, value]) => ({ labels: [["sink", s.sink], ["status", status]] as Pairs, value }))),
+    },
+    { name: "agent_sink_retries_total", help: "Remote-write retries.", type: "counter", samples: perSink((s) => s.retries) },
+    { name: "agent_sink_samples_enqueued_total", help: "Samples and native histograms queued for the sink.", type: "counter", samples: perSink((s) => s.samplesEnqueued) },
   ];
 }

@@ -104,7 +104,7 @@ describe("renderPrometheusText", () => {
       incidentRemainingSec: 1799.5,
       expired: 0,
       statsd: { datagrams: 5, bytes: 500, oversized: 0, invalidUtf8: 0 },
-      uptimeSec: 12.5,
+      uptimeSec: 12.5, delivery: [],
     });
     expectPromtoolClean(renderPrometheusText(SERIES, IDENTITY, self));
   });
