@@ -23,6 +23,9 @@ import { readState, writeState } from "../state/state-file";
 import { buildSelfMetrics } from "./self-metrics";
 import { VERSION } from "../version";
 import { Delivery } from "../pipeline/delivery";
+import { OtlpJournal, type JournalFormat } from "../pipeline/otlp-journal";
+import { decodeOtlpMetrics } from "../sources/otlp/otlp-decode";
+import type { Point } from "../core/points";
 
 export interface FlushRecord {
   atMs: number;
@@ -68,6 +71,8 @@ export class AgentRuntime {
   private running = false;
   private lastSaveError: string | null = null;
   private delivery: Delivery | undefined;
+  private journal: OtlpJournal | undefined;
+  private readonly resourceLabels: ReadonlySet<string>;
   /** Flushes are queued in order: each waits for the previous one's appends. */
   private deliveryChain: Promise<void> = Promise.resolve();
 
@@ -95,9 +100,10 @@ export class AgentRuntime {
     );
     this.statsdIngest = new StatsdIngest(this.aggregator, this.stats);
     const resourceLabels = new Set(config.policy.labels.allow);
+    this.resourceLabels = resourceLabels;
     this.otlp = createOtlpSource({ ...config.otlp, resourceLabels }, {
       log: deps.log,
-      ingest: (points) => ingestPoints(this.aggregator, this.stats, points, deps.clock.nowMs()),
+      ingest: (points, body, format) => this.ingestOtlp(points, body, format),
       countMalformed: (reason, n) => countMalformed(this.stats, "otlp", reason, n),
     });
     this.statsd = createStatsdSource(
@@ -113,7 +119,12 @@ export class AgentRuntime {
   }
 
   async start(): Promise<Result<void, string>> {
-    this.restoreState();
+    const journalSeq = this.restoreState();
+    const journal = await OtlpJournal.open(this.config.dataDir, { clock: this.deps.clock, log: this.deps.log });
+    if (!journal.ok) return err(journal.error);
+    this.journal = journal.value;
+    const replayed = await this.journal.replay(journalSeq, (body, format) => this.ingestOtlpBody(body, format));
+    if (replayed > 0) this.deps.log.info("Replayed OTLP requests accepted after the last saved state.", { requests: replayed });
     if (this.config.remoteWrite.length > 0) {
       const identity = Object.entries(this.config.identity.labels).sort(([a], [b]) => (a < b ? -1 : 1));
       const opened = await Delivery.open(this.config.remoteWrite, this.config.dataDir, identity, {
@@ -156,7 +167,24 @@ export class AgentRuntime {
     this.flush();
     await this.deliveryChain;
     await this.delivery?.stop();
+    await this.journal?.close();
     this.deps.log.info("Agent stopped.", { flushes: this.flushes });
+  }
+
+  /** OTLP: durable in the journal first, then aggregated; only then may the sender get a 2xx. */
+  private async ingestOtlp(points: Point[], body: Uint8Array, format: JournalFormat) {
+    if (points.length === 0 || this.journal === undefined) return ok(ingestPoints(this.aggregator, this.stats, points, this.deps.clock.nowMs()));
+    const appended = await this.journal.append(body, format);
+    if (!appended.ok) return err(appended.error);
+    const result = ingestPoints(this.aggregator, this.stats, points, this.deps.clock.nowMs());
+    this.journal.markIngested(appended.value.seq);
+    return ok(result);
+  }
+
+  /** Replay of one journaled request (decoded the same way the source does). */
+  private ingestOtlpBody(body: Uint8Array, format: JournalFormat): void {
+    const decoded = decodeOtlpMetrics(body, format, { includeResourceAttributes: this.resourceLabels });
+    if (decoded.ok) ingestPoints(this.aggregator, this.stats, decoded.value.points, this.deps.clock.nowMs());
   }
 
   setCadence(mode: CadenceMode, ttlSec?: number) {
@@ -199,6 +227,8 @@ export class AgentRuntime {
     for (const d of this.delivery?.stats(this.deps.clock.nowMs()) ?? []) {
       if (d.health.state !== "ok") return { ok: false, reason: `remote-write sink ${d.sink} degraded: ${d.health.reason}` };
     }
+    const journalHealth = this.journal?.health();
+    if (journalHealth && journalHealth.state !== "ok") return { ok: false, reason: `OTLP journal degraded: ${journalHealth.reason}` };
     if (this.lastSaveError) return { ok: true, reason: `ok (state not persisted: ${this.lastSaveError})` };
     return { ok: true, reason: "ok" };
   }
@@ -289,7 +319,8 @@ export class AgentRuntime {
     this.scheduleNextFlush();
   }
 
-  private restoreState(): void {
+  /** Restores the saved aggregation state; returns the OTLP journal seq it covers. */
+  private restoreState(): number {
     const r = readState(this.config.dataDir, this.deps.clock.nowMs());
     if (!r.ok) {
       if (r.error.code === "STATE_CORRUPT") {
@@ -300,7 +331,7 @@ export class AgentRuntime {
       } else if (r.error.code === "STATE_IO") {
         this.deps.log.error("Could not read the state file; starting empty.", { error: r.error.message });
       }
-      return;
+      return 0;
     }
     let restored: number;
     let dropped: number;
@@ -308,19 +339,23 @@ export class AgentRuntime {
       ({ restored, dropped } = this.aggregator.restore(r.value.series));
     } catch (e) {
       this.deps.log.error("BUG: restoring a validated state file failed; starting empty.", { error: e });
-      return;
+      return 0;
     }
     this.cadence.restore(r.value.cadence);
     this.deps.log.info("Restored aggregation state.", { series: restored, droppedOverBudget: dropped, cadence: this.cadence.mode() });
+    return r.value.journalSeq ?? 0;
   }
 
   private saveState(atMs = this.deps.clock.nowMs()): void {
+    const journalSeq = this.journal?.includedSeq() ?? 0;
     const r = writeState(this.config.dataDir, {
       version: 1,
       savedAtMs: atMs,
       cadence: this.cadence.snapshot(),
       series: this.aggregator.toPersisted(),
+      journalSeq,
     });
+    if (r.ok && this.journal) void this.journal.trim(journalSeq);
     if (!r.ok) {
       const message = r.error.code === "STATE_IO" ? r.error.message : r.error.code;
       if (this.lastSaveError !== message) this.deps.log.error("Could not persist aggregation state.", { error: message });

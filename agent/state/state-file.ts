@@ -24,6 +24,8 @@ export interface AgentState {
   savedAtMs: number;
   cadence: CadenceState;
   series: PersistedSeries[];
+  /** Every OTLP journal record up to this seq is inside `series` (absent in older files: 0). */
+  journalSeq?: number;
 }
 
 export type StateError =

@@ -370,6 +370,37 @@ describe("agent binary: restarts keep counters", () => {
   });
 });
 
+describe("agent binary: an OTLP 2xx survives kill -9", () => {
+  let agent: AgentHandle | undefined;
+  afterEach(async () => {
+    await agent?.stop("SIGKILL");
+  });
+
+  it("replays requests it answered 2xx but had not flushed yet when it was killed", async () => {
+    // A 60 s cadence: the kill comes long before any flush could have saved these requests.
+    agent = await startAgent({ yaml: `cadence: { steadyIntervalSec: 60 }` });
+    const ports = { otlp: agent.otlpPort, statsd: agent.statsdPort, admin: agent.adminPort };
+    const dataDir = agent.dataDir;
+    let accepted = 0;
+    for (let i = 1; i <= 20; i++) {
+      const otel = createOtelSender(agent.otlpPort, { encoding: i % 2 ? "proto" : "json", temporality: "delta" });
+      otel.meter.createCounter("wal.kills").add(i, { shard_id: "2" });
+      await otel.flush();
+      await otel.shutdown();
+      accepted += i;
+    }
+    expect((await agent.status()).flushes).toBe(0);
+    await agent.stop("SIGKILL");
+    agent = await startAgent({ yaml: FAST, dataDir, ports });
+    const m = await metricsAfterNextFlush(agent);
+    expect(valueOf(m, "wal_kills_total", { shard_id: "2" })).toBe(accepted);
+    // And again after the state was saved: nothing is replayed twice.
+    await agent.stop("SIGKILL");
+    agent = await startAgent({ yaml: FAST, dataDir, ports });
+    expect(valueOf(await metricsAfterNextFlush(agent), "wal_kills_total", { shard_id: "2" })).toBe(accepted);
+  });
+});
+
 describe("agent binary: garbage on both listeners", () => {
   let agent: AgentHandle;
   beforeAll(async () => {

@@ -28,8 +28,12 @@ export interface OtlpIngestResult {
 
 export interface OtlpSourceDeps {
   log: Logger;
-  /** Hands decoded points to the pipeline; returns what was rejected there. */
-  ingest(points: Point[]): OtlpIngestResult;
+  /**
+   * Hands decoded points (and the decompressed body they came from, for the write-ahead journal)
+   * to the pipeline; resolves with what was rejected there, or an error when the request could
+   * not be made durable (answered 503, so the sender retries).
+   */
+  ingest(points: Point[], body: Uint8Array, format: Format): Promise<Result<OtlpIngestResult, string>>;
   /** Counts malformed input (or points the decoder could not represent) by reason. */
   countMalformed(reason: string, n?: number): void;
 }
@@ -42,7 +46,7 @@ export interface OtlpSource {
   address(): { address: string; port: number } | undefined;
 }
 
-type Format = "protobuf" | "json";
+export type Format = "protobuf" | "json";
 
 export function createOtlpSource(config: OtlpSourceConfig, deps: OtlpSourceDeps): OtlpSource {
   let server: HttpServerHandle | undefined;
@@ -105,7 +109,13 @@ export function createOtlpHandler(config: OtlpSourceConfig, deps: OtlpSourceDeps
       return replyError(format, 400, decoded.error.message);
     }
     for (const [reason, n] of Object.entries(decoded.value.rejected.reasons)) deps.countMalformed(reason, n);
-    const result = deps.ingest(decoded.value.points);
+    const ingested = await deps.ingest(decoded.value.points, body, format);
+    if (!ingested.ok) {
+      deps.countMalformed("not_durable");
+      const out = encodeOtlpError(format, 503, `the agent could not make the request durable (${ingested.error}); retry later`);
+      return { status: 503, contentType: out.contentType, body: out.body, headers: { "retry-after": "5" } };
+    }
+    const result = ingested.value;
     const rejected = decoded.value.rejected.count + result.rejected;
     const messages = [...decoded.value.rejected.messages, ...result.messages];
     const out = encodeOtlpResponse(format, rejected > 0 ? { rejectedDataPoints: rejected, errorMessage: messages.join("; ") } : undefined);

@@ -32,7 +32,7 @@ async function startOtlp(opts: { maxBodyBytes?: number; ingest?: (points: Point[
     { listen: "127.0.0.1:0", maxBodyBytes: opts.maxBodyBytes ?? 64 * 1024, resourceLabels: new Set(["region"]) },
     {
       log: silentLogger,
-      ingest: opts.ingest ?? ((points) => (h.points.push(...points), { rejected: 0, messages: [] })),
+      ingest: async (points) => ({ ok: true, value: opts.ingest ? opts.ingest(points) : (h.points.push(...points), { rejected: 0, messages: [] }) }),
       countMalformed: (reason, n = 1) => {
         h.malformed[reason] = (h.malformed[reason] ?? 0) + n;
       },
@@ -231,7 +231,7 @@ describe("createOtlpHandler over HTTP", () => {
 
 describe("createOtlpSource", () => {
   it("is listening only between start and stop, and reports a busy port as LISTEN_FAILED", async () => {
-    const deps = { log: silentLogger, ingest: () => ({ rejected: 0, messages: [] }), countMalformed: () => {} };
+    const deps = { log: silentLogger, ingest: async () => ({ ok: true as const, value: { rejected: 0, messages: [] } }), countMalformed: () => {} };
     const source = createOtlpSource({ listen: "127.0.0.1:0", maxBodyBytes: 1024, resourceLabels: new Set() }, deps);
     expect(source.isListening()).toBe(false);
     expect(await source.start()).toEqual({ ok: true, value: undefined });
@@ -244,5 +244,34 @@ describe("createOtlpSource", () => {
     await source.stop();
     expect(source.isListening()).toBe(false);
     expect(source.address()).toBeUndefined();
+  });
+});
+
+describe("createOtlpHandler when the request cannot be made durable", () => {
+  it("answers 503 with Retry-After so the sender retries, and counts it", async () => {
+    const malformed: Record<string, number> = {};
+    const handler = createOtlpHandler(
+      { listen: "127.0.0.1:0", maxBodyBytes: 1 << 20, resourceLabels: new Set() },
+      {
+        log: silentLogger,
+        ingest: async () => ({ ok: false as const, error: "QUEUE_DISK_FULL" }),
+        countMalformed: (reason, n = 1) => {
+          malformed[reason] = (malformed[reason] ?? 0) + n;
+        },
+      },
+    );
+    const body = JSON.stringify({
+      resourceMetrics: [{ scopeMetrics: [{ metrics: [{ name: "g", gauge: { dataPoints: [{ asDouble: 1, timeUnixNano: "1" }] } }] }] }],
+    });
+    const reply = await handler({
+      method: "POST",
+      path: "/v1/metrics",
+      header: (n) => (n === "content-type" ? "application/json" : undefined),
+      readBody: async () => ({ ok: true, value: new TextEncoder().encode(body) }),
+    });
+    expect(reply.status).toBe(503);
+    expect(reply.headers?.["retry-after"]).toBe("5");
+    expect(new TextDecoder().decode(reply.body as Uint8Array)).toContain("QUEUE_DISK_FULL");
+    expect(malformed.not_durable).toBe(1);
   });
 });
