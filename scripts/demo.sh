@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job on one machine: builds the agent, runs it with its embedded defaults, and runs a
-# local Prometheus (127.0.0.1:9090) that scrapes the agent's /metrics. Ctrl-C stops both.
-# Until remote write lands (issue #3), Prometheus reads the agent by scraping.
+# The main job on one machine: builds the agent, runs a local Prometheus 2.42 (127.0.0.1:9090,
+# remote-write receiver + native histograms) and the agent with its embedded defaults,
+# remote-writing into it through its durable queue. Ctrl-C stops both.
+# (The hub, issue #4, will sit between the two.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -10,10 +11,7 @@ SKIP_ARM64=1 npm run --silent build
 demo=.demo
 mkdir -p "$demo/data" "$demo/prometheus"
 cat > "$demo/prometheus.yml" <<YAML
-global: { scrape_interval: 5s }
-scrape_configs:
-  - job_name: edge-agent
-    static_configs: [ { targets: ["127.0.0.1:9464"] } ]
+global: { scrape_interval: 15s }
 YAML
 
 pids=()
@@ -24,14 +22,14 @@ prometheus --config.file="$demo/prometheus.yml" --storage.tsdb.path="$demo/prome
   --web.listen-address=127.0.0.1:9090 --web.enable-remote-write-receiver \
   --enable-feature=native-histograms --log.level=warn &
 pids+=($!)
-dist/agent run --data-dir "$demo/data" &
+dist/agent run --data-dir "$demo/data" --remote-write-url http://127.0.0.1:9090/api/v1/write &
 pids+=($!)
 
 cat <<TXT
 
 edge-agent demo running:
   agent      OTLP http://127.0.0.1:4318/v1/metrics, StatsD udp 127.0.0.1:8125, admin http://127.0.0.1:9464
-  prometheus http://127.0.0.1:9090 (scrapes the agent every 5 s)
+  prometheus http://127.0.0.1:9090 (the agent remote-writes every 10 s; native histograms on)
 
 try:
   echo "game.kills:1|c|#shard_id:7,queue:ranked" > /dev/udp/127.0.0.1/8125
