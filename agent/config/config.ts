@@ -66,6 +66,7 @@ const schema = obj({
       {
         url: str({ test: isUrl, expect: "a URL" }),
         name: str({ test: (n) => /^[a-zA-Z0-9_-]{1,64}$/.test(n), expect: "a name of letters, digits, _ and -" }),
+        protocol: oneOf(["prometheus", "otlp"]),
         histograms: oneOf(["native", "classic"]),
         bearerTokenFile: str({ nonEmpty: true }),
         maxRequestsPerSec: num({ min: 0.1, max: 10_000 }),

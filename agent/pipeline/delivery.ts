@@ -15,11 +15,14 @@ import { err, ok, type Result } from "../core/result";
 import { openDiskQueue, type DiskQueue } from "../queue/disk-queue";
 import { DEFAULT_RETRY_POLICY } from "../sinks/retry-policy";
 import { createRemoteWriteSink, type RemoteWriteSink } from "../sinks/remote-write/remote-write-sink";
+import { encodeOtlpExport } from "../sinks/otlp/otlp-encoder";
 import { createWriteRequestEncoder, type HistogramMode, type WriteRequestEncoder } from "../sinks/remote-write/write-request-encoder";
 
 export interface RemoteWriteTarget {
   url: string;
   name?: string;
+  /** prometheus (remote write 1.0, default) or otlp (OTLP/HTTP protobuf to a Collector / ADOT). */
+  protocol?: "prometheus" | "otlp";
   histograms?: HistogramMode;
   bearerTokenFile?: string;
   maxRequestsPerSec?: number;
@@ -36,6 +39,7 @@ interface SinkEntry {
   name: string;
   queue: DiskQueue;
   sink: RemoteWriteSink;
+  protocol: "prometheus" | "otlp";
   encoder: WriteRequestEncoder;
   samplesEnqueued: number;
   appendErrors: Map<string, number>;
@@ -94,6 +98,7 @@ export class Delivery {
         {
           name,
           url: t.url,
+          protocol: t.protocol ?? "prometheus",
           bearerToken,
           userAgent: deps.userAgent,
           timeoutMs: 30_000,
@@ -106,6 +111,7 @@ export class Delivery {
         name,
         queue: q.value,
         sink,
+        protocol: t.protocol ?? "prometheus",
         encoder: createWriteRequestEncoder({ histograms: t.histograms ?? "native" }),
         samplesEnqueued: 0,
         appendErrors: new Map(),
@@ -134,16 +140,7 @@ export class Delivery {
   }
 
   private async enqueueFor(s: SinkEntry, series: SeriesSnapshot[], expired: ExpiredSeries[], atMs: number, seq: number): Promise<void> {
-    const encoded = s.encoder.encodeFlush(series, this.identity, atMs);
-    if (!encoded.ok) {
-      this.deps.log.error("Could not encode a flush for remote write.", { sink: s.name, error: encoded.error.message });
-      return;
-    }
-    const bodies = encoded.value.requests;
-    if (expired.length > 0) {
-      const stale = s.encoder.encodeStaleMarkers(expired, this.identity, atMs);
-      if (stale.ok) bodies.push(...stale.value.requests);
-    }
+    const bodies = this.encode(s, series, expired, atMs);
     const host = this.identity.find(([k]) => k === "host")?.[1] ?? "agent";
     for (let i = 0; i < bodies.length; i++) {
       const r = await s.queue.append(bodies[i].body, { id: `${host}:${atMs}:${seq}:${i}`, priority: 0 });
@@ -152,9 +149,27 @@ export class Delivery {
         this.deps.log.error("Could not queue a remote-write batch; it is lost.", { sink: s.name, error: r.error.code });
         continue;
       }
-      s.samplesEnqueued += bodies[i].samples + bodies[i].histograms;
+      s.samplesEnqueued += bodies[i].samples;
     }
     s.sink.notify();
+  }
+
+  private encode(s: SinkEntry, series: SeriesSnapshot[], expired: ExpiredSeries[], atMs: number): { body: Uint8Array; samples: number }[] {
+    if (s.protocol === "otlp") {
+      // Expired OTLP series simply stop; the receiver's staleness handling applies.
+      return encodeOtlpExport(series, this.identity, atMs, 0).map((r) => ({ body: r.body, samples: r.points }));
+    }
+    const encoded = s.encoder.encodeFlush(series, this.identity, atMs);
+    if (!encoded.ok) {
+      this.deps.log.error("Could not encode a flush for remote write.", { sink: s.name, error: encoded.error.message });
+      return [];
+    }
+    const bodies = encoded.value.requests.map((r) => ({ body: r.body, samples: r.samples + r.histograms }));
+    if (expired.length > 0) {
+      const stale = s.encoder.encodeStaleMarkers(expired, this.identity, atMs);
+      if (stale.ok) bodies.push(...stale.value.requests.map((r) => ({ body: r.body, samples: r.samples + r.histograms })));
+    }
+    return bodies;
   }
 
   stats(nowMs: number): DeliveryStats[] {

@@ -1,3 +1,5 @@
+import { isRetryableOtlpStatus } from "./otlp/otlp-status";
+
 /** How a delivery failed (STYLE §5): retryable stays queued; rejected is dropped, counted, logged once. */
 export type SinkError =
   | { code: "SINK_RETRYABLE"; status?: number; retryAfterMs?: number; cause: string }
@@ -11,5 +13,13 @@ export function classifyRemoteWriteStatus(status: number, body: string, retryAft
   if (status >= 200 && status < 300) return undefined;
   const cause = `HTTP ${status}${body ? `: ${body.slice(0, 1024).trim()}` : ""}`;
   if (status === 429 || status >= 500) return { code: "SINK_RETRYABLE", status, retryAfterMs, cause };
+  return { code: "SINK_REJECTED", status, cause };
+}
+
+/** OTLP/HTTP (opentelemetry-proto spec): only 429, 502, 503 and 504 are retryable. */
+export function classifyOtlpStatus(status: number, body: string, retryAfterMs: number | undefined): SinkError | undefined {
+  if (status >= 200 && status < 300) return undefined;
+  const cause = `HTTP ${status}${body ? `: ${body.slice(0, 1024).trim()}` : ""}`;
+  if (isRetryableOtlpStatus(status)) return { code: "SINK_RETRYABLE", status, retryAfterMs, cause };
   return { code: "SINK_REJECTED", status, cause };
 }

@@ -98,3 +98,35 @@ describe("remote write into VictoriaMetrics with classic buckets", () => {
     expect(Math.abs(p50 - 0.02) / 0.02).toBeLessThan(0.09);
   });
 });
+
+describe("OTLP export sink (protocol: otlp)", () => {
+  let receiver: AgentHandle;
+  let agent: AgentHandle;
+  beforeAll(async () => {
+    // No OpenTelemetry Collector is installable here; a second agent is a real OTLP/HTTP receiver.
+    receiver = await startAgent({ yaml: FAST });
+    agent = await startAgent({
+      yaml: `${FAST}\nremoteWrite: [{ url: "http://127.0.0.1:${receiver.otlpPort}/v1/metrics", name: otlp, protocol: otlp }]`,
+    });
+  });
+  afterAll(async () => {
+    await agent?.stop();
+    await receiver?.stop();
+  });
+
+  it("exports cumulative counters, gauges and exponential histograms the receiver aggregates exactly", async () => {
+    await sendGameTraffic(agent);
+    const { parseMetrics, valueOf } = await import("../support/agent-process");
+    const labels = { shard_id: "7" };
+    const m = await waitFor(async () => {
+      const s = parseMetrics(await receiver.metricsText());
+      return valueOf(s, "rw_kills_total", labels) === 6 && valueOf(s, "rw_logins_total", labels) === 5 ? s : undefined;
+    }, 15_000, "exported values at the OTLP receiver");
+    expect(valueOf(m, "rw_players", labels)).toBe(41);
+    expect(valueOf(m, "rw_match_latency_count", labels)).toBe(10);
+    expect(valueOf(m, "rw_match_latency_sum", labels)).toBeCloseTo(2.114, 12);
+    // Cumulative points repeated every flush must not be added up again by the receiver.
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(valueOf(parseMetrics(await receiver.metricsText()), "rw_kills_total", labels)).toBe(6);
+  });
+});

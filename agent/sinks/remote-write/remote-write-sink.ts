@@ -14,11 +14,16 @@
 import type { Clock, Logger } from "../../core/deps";
 import type { DiskQueue } from "../../queue/disk-queue";
 import { backoffMs, DEFAULT_RETRY_POLICY, parseRetryAfter, type RetryPolicyConfig } from "../retry-policy";
-import { classifyRemoteWriteStatus, type SinkError } from "../sink-error";
+import { classifyOtlpStatus, classifyRemoteWriteStatus, type SinkError } from "../sink-error";
 
 export interface RemoteWriteSinkConfig {
   name: string;
   url: string;
+  /**
+   * prometheus: PRW 1.0 headers, retry 5xx and 429. otlp: OTLP/HTTP protobuf, retry only
+   * 429/502/503/504 (the OTLP spec: a 500 is not retryable).
+   */
+  protocol?: "prometheus" | "otlp";
   bearerToken?: string;
   userAgent: string;
   timeoutMs: number;
@@ -74,6 +79,7 @@ export function createRemoteWriteSink(config: RemoteWriteSinkConfig, deps: Remot
     lastError: null,
   };
   const loggedRejections = new Set<number>();
+  const isOtlp = config.protocol === "otlp";
   let running = false;
   let loop: Promise<void> | undefined;
   let wake: (() => void) | undefined;
@@ -95,13 +101,15 @@ export function createRemoteWriteSink(config: RemoteWriteSinkConfig, deps: Remot
   const count = (status: string) => stats.requestsByStatus.set(status, (stats.requestsByStatus.get(status) ?? 0) + 1);
 
   async function send(payload: Uint8Array, batchId: string): Promise<SinkError | undefined> {
-    const headers: Record<string, string> = {
-      "content-type": "application/x-protobuf",
-      "content-encoding": "snappy",
-      "x-prometheus-remote-write-version": "0.1.0",
-      "user-agent": config.userAgent,
-      "x-edge-agent-batch-id": batchId,
-    };
+    const headers: Record<string, string> = isOtlp
+      ? { "content-type": "application/x-protobuf", "user-agent": config.userAgent, "x-edge-agent-batch-id": batchId }
+      : {
+          "content-type": "application/x-protobuf",
+          "content-encoding": "snappy",
+          "x-prometheus-remote-write-version": "0.1.0",
+          "user-agent": config.userAgent,
+          "x-edge-agent-batch-id": batchId,
+        };
     if (config.bearerToken) headers.authorization = `Bearer ${config.bearerToken}`;
     abort = new AbortController();
     const timer = setTimeout(() => abort?.abort(), config.timeoutMs);
@@ -110,7 +118,8 @@ export function createRemoteWriteSink(config: RemoteWriteSinkConfig, deps: Remot
       const body = res.ok ? "" : await res.text().catch(() => "");
       if (res.ok) await res.arrayBuffer().catch(() => undefined);
       count(String(res.status));
-      return classifyRemoteWriteStatus(res.status, body, parseRetryAfter(res.headers.get("retry-after"), deps.clock.nowMs()));
+      const retryAfterMs = parseRetryAfter(res.headers.get("retry-after"), deps.clock.nowMs());
+      return isOtlp ? classifyOtlpStatus(res.status, body, retryAfterMs) : classifyRemoteWriteStatus(res.status, body, retryAfterMs);
     } catch (e) {
       count("network_error");
       return { code: "SINK_RETRYABLE", cause: `network: ${(e as Error).message}` };
