@@ -1,9 +1,13 @@
 #!/usr/bin/env node
 // Runs the benchmarks in bench/ one after another, each printing its own table and PASS/FAIL.
 //
-//   npm run bench                          all three (record-path, statsd, footprint)
-//   npm run bench -- --only statsd         one (or a comma-separated list)
+//   npm run bench                          the default set (record-path, statsd, footprint)
+//   npm run bench -- --only statsd         one (or a comma-separated list; any bench below)
 //   npm run bench -- --quick               shorter runs (smoke test; numbers are noisier)
+//   npm run bench -- --chaos               the chaos benches instead (chaos-kill, receiver-outage,
+//                                          torn-tail: ~2-3 min each, a real Prometheus 2.42
+//                                          started on 127.0.0.1; not in the default set)
+//   AGENT_BIN=/path/agent                  the chaos benches run this build instead of dist/agent
 //
 // Each bench is one command of its own, e.g. `node_modules/bun/bin/bun.exe bench/statsd.bench.ts`;
 // the orchestrators run under the pinned Bun and start Node / Bun children as the bench needs.
@@ -20,20 +24,28 @@ const BENCHES = [
   { name: "record-path", file: "bench/record-path.bench.ts", verdict: "RECORD-PATH:" },
   { name: "statsd", file: "bench/statsd.bench.ts", verdict: "STATSD:" },
   { name: "footprint", file: "bench/footprint.bench.ts", verdict: "FOOTPRINT:" },
+  { name: "chaos-kill", file: "bench/chaos-kill.bench.ts", verdict: "CHAOS-KILL:", chaos: true },
+  { name: "receiver-outage", file: "bench/receiver-outage.bench.ts", verdict: "RECEIVER-OUTAGE:", chaos: true },
+  { name: "torn-tail", file: "bench/torn-tail.bench.ts", verdict: "TORN-TAIL:", chaos: true },
 ];
 
 const args = process.argv.slice(2);
 let only;
 let quick = false;
 let strict = false;
+let chaos = false;
 for (let i = 0; i < args.length; i++) {
   const a = args[i];
   if (a === "--only") only = args[++i];
   else if (a.startsWith("--only=")) only = a.slice("--only=".length);
   else if (a === "--quick") quick = true;
   else if (a === "--strict") strict = true;
+  else if (a === "--chaos") chaos = true;
   else if (a === "-h" || a === "--help") {
-    console.log(`usage: node scripts/run-benches.mjs [--only ${BENCHES.map((b) => b.name).join("|")}[,…]] [--quick] [--strict]`);
+    console.log(`usage: node scripts/run-benches.mjs [--only ${BENCHES.map((b) => b.name).join("|")}[,…]] [--chaos] [--quick] [--strict]
+  default: ${BENCHES.filter((b) => !b.chaos).map((b) => b.name).join(", ")}
+  --chaos: ${BENCHES.filter((b) => b.chaos).map((b) => b.name).join(", ")} (kill -9 / receiver outage / damaged queue against a real
+           Prometheus 2.42 on 127.0.0.1, ~2-3 min each; AGENT_BIN=/path runs another agent build than dist/agent)`);
     process.exit(0);
   } else {
     console.error(`run-benches: unknown argument ${JSON.stringify(a)} (see --help)`);
@@ -44,7 +56,11 @@ if (only === "") {
   console.error("run-benches: --only needs a bench name");
   process.exit(2);
 }
-const wanted = only === undefined ? BENCHES : only.split(",").map((n) => BENCHES.find((b) => b.name === n.trim().replace(/\.bench\.ts$/, "")));
+if (chaos && only !== undefined) {
+  console.error("run-benches: --chaos and --only do not mix (use --only chaos-kill,torn-tail,…)");
+  process.exit(2);
+}
+const wanted = only === undefined ? BENCHES.filter((b) => Boolean(b.chaos) === chaos) : only.split(",").map((n) => BENCHES.find((b) => b.name === n.trim().replace(/\.bench\.ts$/, "")));
 if (wanted.some((b) => b === undefined)) {
   console.error(`run-benches: unknown bench in --only ${JSON.stringify(only)}; known: ${BENCHES.map((b) => b.name).join(", ")}`);
   process.exit(2);
@@ -76,7 +92,7 @@ for (const b of wanted) {
   results.push(await runBench(b));
 }
 console.log("\n== Benchmarks ==");
-for (const r of results) console.log(`${r.name.padEnd(12)} ${r.code === 0 ? r.verdict : `ERROR (exit ${r.code}; ${r.verdict})`}   [${r.seconds.toFixed(0)} s]`);
+for (const r of results) console.log(`${r.name.padEnd(16)} ${r.code === 0 ? r.verdict : `ERROR (exit ${r.code}; ${r.verdict})`}   [${r.seconds.toFixed(0)} s]`);
 const broken = results.some((r) => r.code !== 0);
 const failed = results.some((r) => r.verdict !== "PASS");
 process.exitCode = broken || (strict && failed) ? 1 : 0;
