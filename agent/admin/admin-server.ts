@@ -42,7 +42,7 @@ export function createAdminServer(listen: string, runtime: AgentRuntime, log: Lo
 }
 
 export function createAdminHandler(runtime: AgentRuntime): HttpHandler {
-  const identity = Object.entries(runtime.config.identity.labels).sort(([a], [b]) => (a < b ? -1 : 1)) as [string, string][];
+  const identity = runtime.identityLabels();
   return async (req) => {
     const { method, path } = req;
     if (method === "GET" && path === "/metrics") {

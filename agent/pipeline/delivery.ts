@@ -43,7 +43,6 @@ interface SinkEntry {
   encoder: WriteRequestEncoder;
   samplesEnqueued: number;
   appendErrors: Map<string, number>;
-  /** Last snapshot per series key, so a classic histogram's every `le` gets its stale marker. */
 }
 
 export interface DeliveryStats {
@@ -172,7 +171,7 @@ export class Delivery {
     return bodies;
   }
 
-  stats(nowMs: number): DeliveryStats[] {
+  stats(): DeliveryStats[] {
     return this.sinks.map((s) => {
       const q = s.queue.stats();
       return {
@@ -187,7 +186,6 @@ export class Delivery {
         appendErrors: Object.fromEntries(s.appendErrors),
         health: s.queue.health().state !== "ok" ? s.queue.health() : s.sink.health(),
       };
-      void nowMs;
     });
   }
 }

@@ -126,8 +126,7 @@ export class AgentRuntime {
     const replayed = await this.journal.replay(journalSeq, (body, format) => this.ingestOtlpBody(body, format));
     if (replayed > 0) this.deps.log.info("Replayed OTLP requests accepted after the last saved state.", { requests: replayed });
     if (this.config.remoteWrite.length > 0) {
-      const identity = Object.entries(this.config.identity.labels).sort(([a], [b]) => (a < b ? -1 : 1));
-      const opened = await Delivery.open(this.config.remoteWrite, this.config.dataDir, identity, {
+      const opened = await Delivery.open(this.config.remoteWrite, this.config.dataDir, this.identityLabels(), {
         clock: this.deps.clock,
         log: this.deps.log,
         userAgent: `edge-agent/${VERSION}`,
@@ -224,7 +223,7 @@ export class AgentRuntime {
     if (!this.statsd.isListening()) return { ok: false, reason: `StatsD source is not listening on ${this.config.statsd.listen}` };
     const overdueMs = this.deps.clock.monoMs() - this.lastFlushMono - 2 * this.cadence.intervalMs() - 5000;
     if (overdueMs > 0) return { ok: false, reason: `flush is overdue by ${Math.round(overdueMs / 1000)} s` };
-    for (const d of this.delivery?.stats(this.deps.clock.nowMs()) ?? []) {
+    for (const d of this.delivery?.stats() ?? []) {
       if (d.health.state !== "ok") return { ok: false, reason: `remote-write sink ${d.sink} degraded: ${d.health.reason}` };
     }
     const journalHealth = this.journal?.health();
@@ -269,8 +268,13 @@ export class AgentRuntime {
     };
   }
 
+  /** The agent's identity labels (added to every exported series), sorted by name. */
+  identityLabels(): [string, string][] {
+    return Object.entries(this.config.identity.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
   deliveryStats() {
-    return this.delivery?.stats(this.deps.clock.nowMs()) ?? [];
+    return this.delivery?.stats() ?? [];
   }
 
   private queueStatus(): { depth: number; note: string } {
