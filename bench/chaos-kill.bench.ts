@@ -30,8 +30,14 @@
  *           Prometheus holds before the kill (arrived, not yet in the state file) plus those sent
  *           while the agent was down (from the kill to its next /-/ready; never arrived).
  *   Store:  counter decreases inside a stored series (a restart that went backwards) must be 0.
- * PASS when OTLP missing == 0 and no series is unexplained. The run is invalid (exit 1) when fewer than 50 kills happened or
- * Prometheus does not end up holding what the agent's own last flush shows.
+ *   Dedupe: the agent remembers every accepted OTLP request (pipeline/otlp-dedupe.ts) across
+ *           kills, so a retried request that was journaled before the kill must not be counted
+ *           again: duplicates must be 0. agent_otlp_requests_deduplicated_total is read just
+ *           before each kill and at the end (a process-lifetime counter, so the sum may miss a
+ *           retry answered in the last moments before a kill).
+ * PASS when OTLP missing == 0, OTLP duplicates == 0 and no series is unexplained. The run is
+ * invalid (exit 1) when fewer than 50 kills happened or Prometheus does not end up holding what
+ * the agent's own last flush shows.
  */
 import { createSocket } from "node:dgram";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -87,6 +93,15 @@ interface Kill {
   uptimeMs: number;
   killAt: number;
   readyAt: number;
+}
+
+/** The agent's count of retries answered from its dedupe window (0 when /metrics does not answer). */
+async function deduplicatedSoFar(agent: AgentRun): Promise<number> {
+  try {
+    return sumOf(await agent.metrics(), "agent_otlp_requests_deduplicated_total");
+  } catch {
+    return 0;
+  }
 }
 
 function otlpBody(series: string, epoch: string, value: number, startNs: bigint, endNs: bigint): Uint8Array {
@@ -212,6 +227,7 @@ async function main(): Promise<void> {
   const kills: Kill[] = [];
   const stop = { sending: true, hardDeadline: Date.now() + 290_000, epoch: 0 };
   const sends: [number, number][] = []; // [ms, lines]
+  let deduplicated = 0;
   let keep = false;
   try {
     await agent.waitReady();
@@ -233,6 +249,7 @@ async function main(): Promise<void> {
     for (let k = 0; k < KILLS && Date.now() < phaseEnd; k++) {
       const uptimeMs = UPTIME_MIN_MS + Math.floor(rand() * (UPTIME_MAX_MS - UPTIME_MIN_MS));
       await sleep(Math.max(0, readyAt + uptimeMs - Date.now()));
+      deduplicated += await deduplicatedSoFar(agent);
       const killAt = Date.now();
       stop.epoch++; // requests first sent from now on belong to the next epoch
       await agent.kill("SIGKILL");
@@ -271,6 +288,7 @@ async function main(): Promise<void> {
       await sleep(500);
     }
     const drainedAt = Date.now();
+    deduplicated += await deduplicatedSoFar(agent);
 
     // ---- OTLP: per (client, epoch) series
     const otlpRows: (string | number)[][] = [];
@@ -364,6 +382,7 @@ async function main(): Promise<void> {
     console.log("OTLP/HTTP protobuf, delta counter increments (accepted = answered 2xx, retried after failures until 2xx):");
     console.log(table(["client", "epochs", "requests", "retried", "accepted", "stored", "missing", "duplicates", "could be dup.", "unexplained"], otlpRows));
     console.log(`(a series per client and epoch; duplicates in ${seriesWithDup} of ${seriesChecked} series, each explained by that series' ambiguous request)`);
+    console.log(`Retries the agent answered from its dedupe window (agent_otlp_requests_deduplicated_total summed over runs): ${fmtNum(deduplicated)}`);
     for (const u of unexplained.slice(0, 5)) console.log(`  unexplained: ${u}`);
     console.log("");
     console.log("StatsD over UDP (no acknowledgement):");
@@ -406,6 +425,7 @@ async function main(): Promise<void> {
           ["OTLP stored", fmtNum(stored)],
           ["OTLP missing", fmtNum(missing)],
           ["OTLP duplicates", `${fmtNum(duplicates)} (≤ ${fmtNum(maybeDup)} could be)`],
+          ["OTLP retries deduplicated by the agent", fmtNum(deduplicated)],
           ["OTLP series unexplained", unexplained.length],
           ["StatsD sent", fmtNum(statsdSent)],
           ["StatsD stored", fmtNum(statsdStored)],
@@ -416,10 +436,12 @@ async function main(): Promise<void> {
     );
     const statsdSeriesStored = Array.from({ length: STATSD_SERIES }, (_, i) => promValues.has(`chaos_statsd_total{s${i + 1},}`)).filter(Boolean).length;
     const valid = n >= MIN_KILLS && settled && stats.every((s) => s.gaveUp === 0) && statsdSeriesStored === STATSD_SERIES;
-    const pass = missing === 0 && unexplained.length === 0;
+    const noLoss = missing === 0 && unexplained.length === 0;
+    const pass = noLoss && duplicates === 0;
     console.log(
-      `OTLP missing == 0 (every increment answered 2xx is in Prometheus, no series off by an amount retries do not explain): ${pass ? "PASS" : `FAIL (${fmtNum(missing)} accepted increments lost; ${unexplained.length} series unexplained)`}`,
+      `OTLP missing == 0 (every increment answered 2xx is in Prometheus, no series off by an amount retries do not explain): ${noLoss ? "PASS" : `FAIL (${fmtNum(missing)} accepted increments lost; ${unexplained.length} series unexplained)`}`,
     );
+    console.log(`OTLP duplicates == 0 (a retried request is counted once): ${duplicates === 0 ? "PASS" : `FAIL (${fmtNum(duplicates)} increments counted twice)`}`);
     console.log(`StatsD loss within the bound: ${statsdLost <= bound && statsdLost >= 0 ? "yes" : "NO"}; stored counters going backwards: ${decreases === 0 ? "none" : decreases}`);
     if (!valid) {
       console.log(`Run not valid: ${n < MIN_KILLS ? `only ${n} kills; ` : ""}${settled ? "" : "Prometheus never matched the agent's last flush; "}${stats.some((s) => s.gaveUp) ? "a client gave up; " : ""}${statsdSeriesStored < STATSD_SERIES ? `only ${statsdSeriesStored} of ${STATSD_SERIES} StatsD series stored` : ""}`);

@@ -25,7 +25,10 @@
  *   - no out-of-order rejections: agent_sink_requests_total{status="400"} stays 0 (and
  *     Prometheus logs no out-of-order / out-of-bounds sample);
  *   - drained within the ceiling: requests/s while draining ≤ ceiling
- *     (+10 % for sampling jitter; peak over 2 s windows), and the backlog is gone before the deadline.
+ *     (+10 % for sampling jitter; peak over 2 s windows), and the backlog is gone before the deadline;
+ *   - back quickly: the first 2xx after the store is back (ready) within 3 s. While backing off
+ *     after network errors or 5xx the agent probes with an empty request every 1–2 s, so it no
+ *     longer sits out a full-jitter backoff of up to 30 s (the figure is sampled every 250 ms).
  * The run is invalid (exit 1) when the agent did not accept every line sent (kernel drops), or
  * no backlog built up during the outage.
  */
@@ -56,6 +59,7 @@ const HOST = "outage-host";
 const SAMPLE_MS = 250;
 const RATE_TOLERANCE = 1.1;
 const RATE_WINDOW_MS = 2000;
+const RECONNECT_GOAL_S = 3;
 
 interface Tick {
   t: number;
@@ -220,6 +224,7 @@ async function main(): Promise<void> {
     const maxSamples = Math.max(...sampleCounts);
     const fin = last();
     const s400 = sumOf(m, "agent_sink_requests_total", { status: "400" });
+    const probes = m.filter((s) => s.name === "agent_sink_probes_total").map((s) => `${s.labels.status} ${s.value}`);
     const dropped = sumOf(m, "agent_queue_dropped_records_total");
     promLogAll += prom.log();
     const promOoo = promLogAll.split("\n").filter((l) => /out of order|out of bounds|duplicate sample/i.test(l));
@@ -287,7 +292,8 @@ async function main(): Promise<void> {
           ["largest gap between a series' samples", `${(maxGapMs / 1000).toFixed(2)} s (after ${rel(gapAt)} s)`],
           ["stored counters going backwards", decreases],
           ["queue pending before / at store back / peak", `${pendingBefore} / ${pendingAtBack} / ${peakPending}`],
-          ["store back → first 2xx (retry backoff)", `${reconnect.toFixed(1)} s`],
+          ["store back → first 2xx (retry backoff, probes)", `${reconnect.toFixed(1)} s`],
+          ["probes while backing off, by status", probes.join(", ") || "none"],
           ["first 2xx → drained (pending ≤ 1)", `${backlogDrainSec.toFixed(1)} s (≥ ${minDrainSec.toFixed(1)} s at the ceiling)`],
           ["store back → drained", `${drainTime.toFixed(1)} s`],
           ["drain rate: peak over 2 s / average", `${peakRate.toFixed(2)} / ${avgRate.toFixed(2)} req/s (ceiling ${CEILING})`],
@@ -297,6 +303,7 @@ async function main(): Promise<void> {
         ],
       ),
     );
+    console.log(`first 2xx after store back: ${reconnect.toFixed(1)} s`);
     for (const w of wrong) console.log(`  ${w}`);
     for (const l of promOoo.slice(0, 3)) console.log(`  prometheus: ${l.slice(0, 300)}`);
     const summary = logSummary(readFileSync(logFile, "utf8"));
@@ -308,16 +315,18 @@ async function main(): Promise<void> {
     const nothingLost = exact === SERIES && maxGapMs <= 1500 && minSamples === maxSamples && decreases === 0 && dropped === 0;
     const noOoo = s400 === 0 && promOoo.length === 0;
     const withinCeiling = drainedAt !== undefined && peakRate <= CEILING * RATE_TOLERANCE;
+    const backQuickly = reconnect <= RECONNECT_GOAL_S;
     const valid = acceptedLines === sentLines && rejectedPoints === 0 && peakPending >= OUTAGE_S / 2;
     console.log("");
     console.log(`Nothing lost (counters exact, a sample for every flush, no drops): ${nothingLost ? "PASS" : "FAIL"}`);
     console.log(`No out-of-order rejections (agent_sink_requests_total{status="400"} = ${s400}): ${noOoo ? "PASS" : "FAIL"}`);
+    console.log(`First 2xx within ${RECONNECT_GOAL_S} s of the store being back (${reconnect.toFixed(1)} s): ${backQuickly ? "PASS" : "FAIL"}`);
     console.log(`Backlog drained within the ceiling (peak ${peakRate.toFixed(2)} ≤ ${CEILING}${RATE_TOLERANCE > 1 ? ` +${Math.round((RATE_TOLERANCE - 1) * 100)} %` : ""} req/s, drained ${drainedAt !== undefined ? "yes" : "NO"} within ${DRAIN_MAX_S} s): ${withinCeiling ? "PASS" : "FAIL"}`);
     if (!valid) {
       console.log(`Run not valid: ${acceptedLines !== sentLines ? `the agent accepted ${acceptedLines} of ${sentLines} lines; ` : ""}${peakPending < OUTAGE_S / 2 ? `no backlog built up (peak ${peakPending})` : ""}`);
       process.exitCode = 1;
     }
-    const pass = nothingLost && noOoo && withinCeiling;
+    const pass = nothingLost && noOoo && withinCeiling && backQuickly;
     if (!pass || !valid) keep = true;
     console.log(`RECEIVER-OUTAGE: ${pass ? "PASS" : "FAIL"}`);
     await agent.stop();

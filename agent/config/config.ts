@@ -1,6 +1,20 @@
 /**
  * Agent configuration: YAML file (optional) merged over embedded defaults, then CLI flags.
  * Every error names the field and the value: `statsd.listen must be host:port (got "8125")`.
+ *
+ * remoteWrite[] (one sink each, with its own disk queue):
+ *   url, name, protocol (prometheus | otlp), histograms (native | classic), bearerTokenFile,
+ *   queueMaxBytes,
+ *   maxRequestsPerSec (default 20): ceiling on requests per second, also while a backlog drains
+ *     after an outage. With the default oldest-first order every flush waits behind the backlog,
+ *     so the ceiling must exceed the flush rate (requests per flush ÷ flush interval) or the
+ *     drain never catches up; remoteWriteWarnings() warns below 2 requests per flush interval.
+ *   order (default "oldest-first"): "oldest-first" sends strictly in queue order, as Prometheus
+ *     remote write 1.0 requires (per-series timestamp order; Prometheus answers 400 to
+ *     out-of-order samples unless out_of_order_time_window is set). "fresh-first" is for stores
+ *     that accept out-of-order samples (VictoriaMetrics, Mimir/AMP with an out-of-order window,
+ *     Prometheus with out_of_order_time_window): while a backlog is queued, each new flush is
+ *     sent at once, ahead of it, so dashboards stay current while the backlog drains.
  */
 import { hostname } from "node:os";
 import { parseYamlText } from "../platform/yaml";
@@ -12,6 +26,7 @@ export { isListenAddress, splitListen } from "./listen";
 import { DEFAULT_LABEL_POLICY, parseLabelPolicyConfig, type LabelPolicyConfig } from "../../policy/labels/config";
 import { createLabelPolicy } from "../../policy/labels/label-policy";
 import type { RemoteWriteTarget } from "../pipeline/delivery";
+import { DEFAULT_SINK_SETTINGS } from "../sinks/remote-write/remote-write-sink";
 
 export interface AgentConfig {
   otlp: { listen: string; maxBodyBytes: number };
@@ -71,6 +86,7 @@ const schema = obj({
         bearerTokenFile: str({ nonEmpty: true }),
         maxRequestsPerSec: num({ min: 0.1, max: 10_000 }),
         queueMaxBytes: num({ int: true, min: 1024 * 1024 }),
+        order: oneOf(["oldest-first", "fresh-first"], "fresh-first needs a store that accepts out-of-order samples"),
       },
       { required: ["url"] },
     ),
@@ -102,6 +118,27 @@ function checkIdentityLabels(identity: Record<string, string>, policyConfig: Lab
   const verdict = policy.check("agent_identity", identity);
   if (!verdict.ok) return `identity.labels${verdict.label ? `.${verdict.label}` : ""}: ${verdict.message}`;
   return undefined;
+}
+
+/** Minimum requests a sink's ceiling must allow per flush interval to drain a backlog. */
+const MIN_REQUESTS_PER_FLUSH = 2;
+
+/**
+ * Settings that are valid but likely wrong, one sentence each (logged as warnings at start):
+ * a drain ceiling so low that a backlog built during an outage could never drain.
+ */
+export function remoteWriteWarnings(config: AgentConfig): string[] {
+  const intervalSec = Math.min(config.cadence.steadyIntervalSec, config.cadence.incidentIntervalSec);
+  const warnings: string[] = [];
+  config.remoteWrite.forEach((t, i) => {
+    const ceiling = t.maxRequestsPerSec ?? DEFAULT_SINK_SETTINGS.maxRequestsPerSec;
+    if (ceiling * intervalSec >= MIN_REQUESTS_PER_FLUSH) return;
+    warnings.push(
+      `remoteWrite[${i}].maxRequestsPerSec ${ceiling} allows fewer than ${MIN_REQUESTS_PER_FLUSH} requests per ${intervalSec} s flush interval: ` +
+        `a backlog after an outage may never drain (set at least ${MIN_REQUESTS_PER_FLUSH / intervalSec}).`,
+    );
+  });
+  return warnings;
 }
 
 function isUrl(s: string): boolean {

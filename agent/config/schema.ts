@@ -28,9 +28,12 @@ export function str(opts: { nonEmpty?: boolean; test?: (s: string) => boolean; e
   };
 }
 
-export function oneOf(values: readonly string[]): Check {
+/** One of `values`; `hint` (optional) is appended to the error, e.g. when a choice has a catch. */
+export function oneOf(values: readonly string[], hint?: string): Check {
   return (v, path) =>
-    typeof v === "string" && values.includes(v) ? undefined : `${where(path)} must be one of ${values.map((x) => JSON.stringify(x)).join(", ")} ${got(v)}`;
+    typeof v === "string" && values.includes(v)
+      ? undefined
+      : `${where(path)} must be one of ${values.map((x) => JSON.stringify(x)).join(", ")} ${got(v)}${hint ? `; ${hint}` : ""}`;
 }
 
 export const anything: Check = () => undefined;

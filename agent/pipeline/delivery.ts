@@ -5,7 +5,9 @@
  *
  * Every sink has its own encoder (native or classic histograms), its own durable queue under
  * `<dataDir>/queues/<name>` and its own sender, so a slow or dead store never holds back another.
- * Each record's id is `<host>:<flush ms>:<n>`, the idempotency id a receiver dedupes on.
+ * Each record's id is `<host>:<flush ms>:<flush seq>:<n>#<samples>` (formatRecordId): the part
+ * before `#` is the batch id a receiver dedupes on, the same on every retry; the sample count
+ * lets the sender count samples delivered (2xx) and dropped (4xx), also after a restart.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -14,7 +16,14 @@ import type { Clock, Logger } from "../core/deps";
 import { err, ok, type Result } from "../core/result";
 import { openDiskQueue, type DiskQueue } from "../queue/disk-queue";
 import { DEFAULT_RETRY_POLICY } from "../sinks/retry-policy";
-import { createRemoteWriteSink, type RemoteWriteSink } from "../sinks/remote-write/remote-write-sink";
+import {
+  createRemoteWriteSink,
+  DEFAULT_SINK_SETTINGS,
+  formatRecordId,
+  type AppendedRecord,
+  type DeliveryOrder,
+  type RemoteWriteSink,
+} from "../sinks/remote-write/remote-write-sink";
 import { encodeOtlpExport } from "../sinks/otlp/otlp-encoder";
 import { createWriteRequestEncoder, type HistogramMode, type WriteRequestEncoder } from "../sinks/remote-write/write-request-encoder";
 
@@ -25,14 +34,31 @@ export interface RemoteWriteTarget {
   protocol?: "prometheus" | "otlp";
   histograms?: HistogramMode;
   bearerTokenFile?: string;
+  /**
+   * Ceiling on requests per second (default 20), also while a backlog drains after an outage.
+   * It must exceed the flush rate (requests per flush ÷ flush interval), or with oldest-first
+   * the drain never catches up (config warns below 2 requests per flush interval).
+   */
   maxRequestsPerSec?: number;
   queueMaxBytes?: number;
+  /**
+   * oldest-first (default): strict queue order, as remote write 1.0 requires. fresh-first: while
+   * a backlog is queued, new flushes go out ahead of it; only for stores that accept
+   * out-of-order samples (VictoriaMetrics, Mimir/AMP or Prometheus with an out-of-order window).
+   */
+  order?: DeliveryOrder;
 }
 
 export interface DeliveryDeps {
   clock: Clock;
   log: Logger;
   userAgent: string;
+  /** The steady flush interval: fresh-first counts a queue as behind after two of them. */
+  flushIntervalMs?: number;
+  /** Headers describing this agent to a hub (identity, version, config hash, cadence, series). */
+  agentHeaders?: () => Record<string, string>;
+  /** A hub's fleet cadence switch: the `X-Edge-Hub-Cadence` answer header ("incident; ttl=N" or "steady"). */
+  onHubCadence?: (value: string) => void;
 }
 
 interface SinkEntry {
@@ -54,6 +80,14 @@ export interface DeliveryStats {
   requestsByStatus: Record<string, number>;
   retries: number;
   samplesEnqueued: number;
+  /** Samples of batches answered 2xx. */
+  samplesSent: number;
+  /** Samples of batches rejected (4xx) and dropped. */
+  samplesDropped: number;
+  /** Empty requests sent while backing off, by status. */
+  probesByStatus: Record<string, number>;
+  /** fresh-first: batches delivered ahead of a backlog. */
+  sentAhead: number;
   appendErrors: Record<string, number>;
   health: { state: string; reason: string };
 }
@@ -100,9 +134,18 @@ export class Delivery {
           protocol: t.protocol ?? "prometheus",
           bearerToken,
           userAgent: deps.userAgent,
-          timeoutMs: 30_000,
-          maxRequestsPerSec: t.maxRequestsPerSec ?? 20,
+          timeoutMs: DEFAULT_SINK_SETTINGS.timeoutMs,
+          maxRequestsPerSec: t.maxRequestsPerSec ?? DEFAULT_SINK_SETTINGS.maxRequestsPerSec,
           retry: DEFAULT_RETRY_POLICY,
+          order: t.order ?? "oldest-first",
+          backlogAfterMs: 2 * (deps.flushIntervalMs ?? 10_000),
+          extraHeaders: deps.agentHeaders,
+          onResponse: deps.onHubCadence
+            ? (_status, headers) => {
+                const cadence = headers.get("x-edge-hub-cadence");
+                if (cadence) deps.onHubCadence!(cadence);
+              }
+            : undefined,
         },
         { clock: deps.clock, log: deps.log, queue: q.value },
       );
@@ -141,16 +184,19 @@ export class Delivery {
   private async enqueueFor(s: SinkEntry, series: SeriesSnapshot[], expired: ExpiredSeries[], atMs: number, seq: number): Promise<void> {
     const bodies = this.encode(s, series, expired, atMs);
     const host = this.identity.find(([k]) => k === "host")?.[1] ?? "agent";
+    const appended: AppendedRecord[] = [];
     for (let i = 0; i < bodies.length; i++) {
-      const r = await s.queue.append(bodies[i].body, { id: `${host}:${atMs}:${seq}:${i}`, priority: 0 });
+      const id = formatRecordId(`${host}:${atMs}:${seq}:${i}`, bodies[i].samples);
+      const r = await s.queue.append(bodies[i].body, { id, priority: 0 });
       if (!r.ok) {
         s.appendErrors.set(r.error.code, (s.appendErrors.get(r.error.code) ?? 0) + 1);
         this.deps.log.error("Could not queue a remote-write batch; it is lost.", { sink: s.name, error: r.error.code });
         continue;
       }
       s.samplesEnqueued += bodies[i].samples;
+      appended.push({ offset: r.value.offset, id, payload: bodies[i].body });
     }
-    s.sink.notify();
+    s.sink.notify(appended);
   }
 
   private encode(s: SinkEntry, series: SeriesSnapshot[], expired: ExpiredSeries[], atMs: number): { body: Uint8Array; samples: number }[] {
@@ -183,6 +229,10 @@ export class Delivery {
         requestsByStatus: Object.fromEntries(s.sink.stats.requestsByStatus),
         retries: s.sink.stats.retries,
         samplesEnqueued: s.samplesEnqueued,
+        samplesSent: s.sink.stats.samplesSent,
+        samplesDropped: s.sink.stats.samplesDropped,
+        probesByStatus: Object.fromEntries(s.sink.stats.probesByStatus),
+        sentAhead: s.sink.stats.sentAhead,
         appendErrors: Object.fromEntries(s.appendErrors),
         health: s.queue.health().state !== "ok" ? s.queue.health() : s.sink.health(),
       };

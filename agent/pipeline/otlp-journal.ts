@@ -10,7 +10,9 @@
  * payload [format byte (0 protobuf, 1 json)][decompressed body]. A crash between saving the
  * state and trimming leaves records the state already holds: their seq ≤ journalSeq, so replay
  * skips them. A crash before the state is saved leaves them all to replay. Either way each
- * accepted request is counted exactly once.
+ * accepted request is counted exactly once. Every record still present, replayed or skipped, is
+ * also shown to the dedupe window (otlp-dedupe.ts) with its append time, so a sender's retry of
+ * a journaled request is recognised after the crash.
  */
 import { join } from "node:path";
 import type { Clock, Logger } from "../core/deps";
@@ -45,9 +47,14 @@ export class OtlpJournal {
 
   /**
    * Replays every journaled request newer than the saved state (seq > savedSeq) through
-   * `ingest`, in order. Returns how many were replayed.
+   * `ingest`, in order, and shows every record present (replayed or not) to `seen` with its
+   * append time. Returns how many were replayed.
    */
-  async replay(savedSeq: number, ingest: (body: Uint8Array, format: JournalFormat) => void): Promise<number> {
+  async replay(
+    savedSeq: number,
+    ingest: (body: Uint8Array, format: JournalFormat) => void,
+    seen: (body: Uint8Array, format: JournalFormat, appendedAtMs: number) => void = () => {},
+  ): Promise<number> {
     let replayed = 0;
     let from: number | undefined;
     this.included = savedSeq;
@@ -63,8 +70,11 @@ export class OtlpJournal {
         if (!Number.isSafeInteger(seq)) continue;
         maxSeq = Math.max(maxSeq, seq);
         this.entries.push({ seq, offset: rec.offset });
+        const body = rec.payload.subarray(1);
+        const format: JournalFormat = rec.payload[0] === 1 ? "json" : "protobuf";
+        seen(body, format, rec.timestampMs);
         if (seq <= savedSeq) continue;
-        ingest(rec.payload.subarray(1), rec.payload[0] === 1 ? "json" : "protobuf");
+        ingest(body, format);
         this.markIngested(seq);
         replayed++;
       }

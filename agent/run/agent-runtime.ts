@@ -7,7 +7,12 @@
  *
  * Start-up restores the persisted state first, so counters continue where they were.
  * Shutdown walks backwards: stop sources, flush once more, persist, close the admin server.
+ *
+ * OTLP requests pass the dedupe window (pipeline/otlp-dedupe.ts) before the journal: a retry of
+ * a request already accepted is answered 2xx and not counted twice, also across a kill -9 (the
+ * window is saved with the state and rebuilt from the journal).
  */
+import { createHash } from "node:crypto";
 import { createLabelPolicy } from "../../policy/labels/label-policy";
 import { createSeriesBudget } from "../../policy/budget/series-budget";
 import { Aggregator, type ExpiredSeries, type SeriesSnapshot } from "../aggregate/aggregator";
@@ -24,6 +29,8 @@ import { buildSelfMetrics } from "./self-metrics";
 import { VERSION } from "../version";
 import { Delivery } from "../pipeline/delivery";
 import { OtlpJournal, type JournalFormat } from "../pipeline/otlp-journal";
+import { digestOtlpRequest, OtlpDedupe, type DedupeEntry } from "../pipeline/otlp-dedupe";
+import { remoteWriteWarnings } from "../config/config";
 import { decodeOtlpMetrics } from "../sources/otlp/otlp-decode";
 import type { Point } from "../core/points";
 
@@ -72,6 +79,7 @@ export class AgentRuntime {
   private lastSaveError: string | null = null;
   private delivery: Delivery | undefined;
   private journal: OtlpJournal | undefined;
+  private readonly dedupe: OtlpDedupe;
   private readonly resourceLabels: ReadonlySet<string>;
   /** Flushes are queued in order: each waits for the previous one's appends. */
   private deliveryChain: Promise<void> = Promise.resolve();
@@ -114,6 +122,7 @@ export class AgentRuntime {
         parseStatsdPacket(text, this.statsdIngest);
       },
     );
+    this.dedupe = new OtlpDedupe(deps.clock);
     this.startedMono = deps.clock.monoMs();
     this.lastFlushMono = this.startedMono;
   }
@@ -123,13 +132,23 @@ export class AgentRuntime {
     const journal = await OtlpJournal.open(this.config.dataDir, { clock: this.deps.clock, log: this.deps.log });
     if (!journal.ok) return err(journal.error);
     this.journal = journal.value;
-    const replayed = await this.journal.replay(journalSeq, (body, format) => this.ingestOtlpBody(body, format));
+    const journaled: DedupeEntry[] = [];
+    const replayed = await this.journal.replay(
+      journalSeq,
+      (body, format) => this.ingestOtlpBody(body, format),
+      (body, format, appendedAtMs) => journaled.push([digestOtlpRequest(body, format), appendedAtMs]),
+    );
+    this.dedupe.restore(journaled);
     if (replayed > 0) this.deps.log.info("Replayed OTLP requests accepted after the last saved state.", { requests: replayed });
+    for (const warning of remoteWriteWarnings(this.config)) this.deps.log.warn(warning);
     if (this.config.remoteWrite.length > 0) {
       const opened = await Delivery.open(this.config.remoteWrite, this.config.dataDir, this.identityLabels(), {
         clock: this.deps.clock,
         log: this.deps.log,
         userAgent: `edge-agent/${VERSION}`,
+        flushIntervalMs: this.config.cadence.steadyIntervalSec * 1000,
+        agentHeaders: this.agentHeaders(),
+        onHubCadence: (value) => this.applyHubCadence(value),
       });
       if (!opened.ok) return err(opened.error);
       this.delivery = opened.value;
@@ -170,13 +189,23 @@ export class AgentRuntime {
     this.deps.log.info("Agent stopped.", { flushes: this.flushes });
   }
 
-  /** OTLP: durable in the journal first, then aggregated; only then may the sender get a 2xx. */
+  /**
+   * OTLP: a retry of an accepted request is answered without ingesting it; a new one is durable
+   * in the journal first, then aggregated and remembered (in one step, so a state save never
+   * holds a request its dedupe window lacks); only then may the sender get a 2xx.
+   */
   private async ingestOtlp(points: Point[], body: Uint8Array, format: JournalFormat) {
     if (points.length === 0 || this.journal === undefined) return ok(ingestPoints(this.aggregator, this.stats, points, this.deps.clock.nowMs()));
+    const admission = await this.dedupe.admit(digestOtlpRequest(body, format));
+    if (admission.duplicate) return ok({ accepted: 0, rejected: 0, messages: [], duplicate: true });
     const appended = await this.journal.append(body, format);
-    if (!appended.ok) return err(appended.error);
+    if (!appended.ok) {
+      admission.settle(false);
+      return err(appended.error);
+    }
     const result = ingestPoints(this.aggregator, this.stats, points, this.deps.clock.nowMs());
     this.journal.markIngested(appended.value.seq);
+    admission.settle(true);
     return ok(result);
   }
 
@@ -184,6 +213,48 @@ export class AgentRuntime {
   private ingestOtlpBody(body: Uint8Array, format: JournalFormat): void {
     const decoded = decodeOtlpMetrics(body, format, { includeResourceAttributes: this.resourceLabels });
     if (decoded.ok) ingestPoints(this.aggregator, this.stats, decoded.value.points, this.deps.clock.nowMs());
+  }
+
+  /**
+   * What a hub learns about this agent with every remote write (its fleet view and the
+   * selector of `agent hub cadence`): identity labels, version, config hash, cadence, series.
+   */
+  private agentHeaders(): () => Record<string, string> {
+    const labels = this.identityLabels()
+      .map(([k, v]) => `${k}=${encodeURIComponent(v)}`)
+      .join(",");
+    const configHash = createHash("sha256").update(JSON.stringify(this.config)).digest("hex").slice(0, 12);
+    return () => ({
+      "x-edge-agent-labels": labels,
+      "x-edge-agent-version": VERSION,
+      "x-edge-agent-config": configHash,
+      "x-edge-agent-cadence": this.cadence.mode(),
+      "x-edge-agent-series": String(this.aggregator.activeSeries),
+    });
+  }
+
+  /**
+   * The hub's fleet switch (`X-Edge-Hub-Cadence: incident; ttl=N` or `steady`). Applied when it
+   * changes the mode or extends the incident by more than 30 s, so a hub answering every flush
+   * does not rewrite state.json every flush.
+   */
+  private applyHubCadence(value: string): void {
+    const m = /^\s*(incident|steady)\s*(?:;\s*ttl=(\d+))?\s*$/i.exec(value);
+    if (!m) return;
+    const mode = m[1].toLowerCase() as CadenceMode;
+    if (mode === "steady") {
+      if (this.cadence.mode() === "incident") {
+        this.deps.log.info("Hub switched the fleet cadence back.", { mode });
+        this.setCadence("steady");
+      }
+      return;
+    }
+    const ttlSec = Math.min(Number(m[2] ?? 1800), 7 * 24 * 3600);
+    if (!(ttlSec > 0)) return;
+    const remainingSec = this.cadence.mode() === "incident" ? this.cadence.remainingMs() / 1000 : 0;
+    if (this.cadence.mode() === "incident" && Math.abs(remainingSec - ttlSec) <= 30) return;
+    this.deps.log.info("Hub switched the fleet cadence.", { mode, ttlSec });
+    this.setCadence("incident", ttlSec);
   }
 
   setCadence(mode: CadenceMode, ttlSec?: number) {
@@ -300,6 +371,7 @@ export class AgentRuntime {
       expired: this.expiredTotal,
       statsd: this.statsd.stats,
       uptimeSec: (this.deps.clock.monoMs() - this.startedMono) / 1000,
+      otlpDeduplicated: this.dedupe.duplicates,
       delivery: this.deliveryStats(),
     });
   }
@@ -346,6 +418,9 @@ export class AgentRuntime {
       return 0;
     }
     this.cadence.restore(r.value.cadence);
+    const saved = r.value.recentOtlpRequests;
+    const skipped = this.dedupe.restore(Array.isArray(saved) ? saved : []);
+    if (skipped > 0) this.deps.log.warn("Skipped damaged entries of the saved OTLP dedupe window.", { entries: skipped });
     this.deps.log.info("Restored aggregation state.", { series: restored, droppedOverBudget: dropped, cadence: this.cadence.mode() });
     return r.value.journalSeq ?? 0;
   }
@@ -358,6 +433,7 @@ export class AgentRuntime {
       cadence: this.cadence.snapshot(),
       series: this.aggregator.toPersisted(),
       journalSeq,
+      recentOtlpRequests: this.dedupe.snapshot(),
     });
     if (r.ok && this.journal) void this.journal.trim(journalSeq);
     if (!r.ok) {

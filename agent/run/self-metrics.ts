@@ -24,6 +24,8 @@ export interface SelfMetricInputs {
   expired: number;
   statsd: { datagrams: number; bytes: number; oversized: number; invalidUtf8: number };
   uptimeSec: number;
+  /** OTLP requests answered from the dedupe window (retries of accepted requests). */
+  otlpDeduplicated?: number;
   delivery: DeliveryStats[];
 }
 
@@ -72,6 +74,12 @@ export function buildSelfMetrics(m: SelfMetricInputs): SelfFamily[] {
     { name: "agent_flush_interval_seconds", help: "Current flush interval.", type: "gauge", samples: one(m.intervalSec) },
     { name: "agent_cadence_incident", help: "1 while incident cadence is on.", type: "gauge", samples: one(m.incident ? 1 : 0) },
     { name: "agent_cadence_incident_remaining_seconds", help: "Time left before incident cadence reverts to steady.", type: "gauge", samples: one(m.incidentRemainingSec) },
+    {
+      name: "agent_otlp_requests_deduplicated_total",
+      help: "OTLP requests identical to one accepted in the last 10 minutes (a sender's retry): answered 2xx again, not counted twice.",
+      type: "counter",
+      samples: one(m.otlpDeduplicated ?? 0),
+    },
     { name: "agent_statsd_datagrams_total", help: "StatsD datagrams received.", type: "counter", samples: one(m.statsd.datagrams) },
     { name: "agent_statsd_received_bytes_total", help: "StatsD bytes received.", type: "counter", samples: one(m.statsd.bytes) },
     { name: "agent_uptime_seconds", help: "Seconds since the agent started.", type: "gauge", samples: one(m.uptimeSec) },
@@ -99,11 +107,25 @@ function deliveryFamilies(stats: DeliveryStats[]): SelfFamily[] {
     },
     {
       name: "agent_sink_requests_total",
-      help: "Remote-write requests by sink and HTTP status (network_error when none).",
+      help: "Remote-write requests by sink and HTTP status (network_error, authorize_error when none).",
       type: "counter",
       samples: stats.flatMap((s) => Object.entries(s.requestsByStatus).map(([status, value]) => ({ labels: [["sink", s.sink], ["status", status]] as Pairs, value }))),
     },
     { name: "agent_sink_retries_total", help: "Remote-write retries.", type: "counter", samples: perSink((s) => s.retries) },
     { name: "agent_sink_samples_enqueued_total", help: "Samples and native histograms queued for the sink.", type: "counter", samples: perSink((s) => s.samplesEnqueued) },
+    { name: "agent_sink_samples_sent_total", help: "Samples and native histograms (OTLP: points) the sink's store answered 2xx.", type: "counter", samples: perSink((s) => s.samplesSent) },
+    {
+      name: "agent_sink_samples_dropped_total",
+      help: "Samples and native histograms (OTLP: points) dropped because the store rejected their batch (4xx other than 429).",
+      type: "counter",
+      samples: perSink((s) => s.samplesDropped),
+    },
+    {
+      name: "agent_sink_probes_total",
+      help: "Empty requests sent while backing off after an outage, by sink and HTTP status (a 2xx ends the wait).",
+      type: "counter",
+      samples: stats.flatMap((s) => Object.entries(s.probesByStatus).map(([status, value]) => ({ labels: [["sink", s.sink], ["status", status]] as Pairs, value }))),
+    },
+    { name: "agent_sink_sent_ahead_total", help: "Batches sent ahead of a backlog (order: fresh-first).", type: "counter", samples: perSink((s) => s.sentAhead) },
   ];
 }

@@ -1,8 +1,12 @@
 /**
  * Aggregation state on disk, so counters survive an agent restart instead of resetting to zero.
  *
- * Layout: `<dataDir>/state.json`, a JSON document {version, savedAtMs, cadence, series}.
- * Non-finite numbers (empty histogram min/max) are written as {"$num":"+Inf"|"-Inf"|"NaN"}.
+ * Layout: `<dataDir>/state.json`, a JSON document {version, savedAtMs, cadence, series,
+ * journalSeq, recentOtlpRequests}. Non-finite numbers (empty histogram min/max) are written as
+ * {"$num":"+Inf"|"-Inf"|"NaN"}. `recentOtlpRequests` is the OTLP dedupe window
+ * (pipeline/otlp-dedupe.ts) as [digest, accept ms] pairs, oldest first; it is not validated
+ * here (a damaged entry costs at most a duplicate, so the restore skips it rather than setting
+ * the whole file aside).
  *
  * Write protocol: write `state.json.tmp`, fsync it, rename over `state.json`, fsync the
  * directory. A crash at any point leaves either the previous complete file or the new complete
@@ -26,6 +30,8 @@ export interface AgentState {
   series: PersistedSeries[];
   /** Every OTLP journal record up to this seq is inside `series` (absent in older files: 0). */
   journalSeq?: number;
+  /** OTLP requests accepted in the dedupe window: [digest, accept ms] (absent in older files). */
+  recentOtlpRequests?: [string, number][];
 }
 
 export type StateError =

@@ -1,20 +1,55 @@
 /**
  * Remote-write sink: delivers the records of its own disk queue, oldest first, to one Prometheus
- * remote-write endpoint.
+ * remote-write (or OTLP/HTTP) endpoint.
  *
- *   DiskQueue ──peek──▶ send (fetch, keep-alive) ──2xx──▶ ack (deleted)
+ *   DiskQueue ──peek──▶ send (fetch, keep-alive) ──2xx──▶ ack (deleted), samples counted as sent
  *                          │ 5xx / 429 / network ──▶ keep, back off (full jitter, Retry-After)
+ *                          │                           └ probe every 1–2 s: a 2xx ends the wait
  *                          └ other 4xx ───────────▶ ack (dropped), counted, logged once per status
  *
  * One request in flight per sink keeps every series in timestamp order across requests (PRW 1.0
- * requires it). Each request carries the queue record's id in `X-Edge-Agent-Batch-Id`, so a
+ * requires it). Each request carries the record's batch id in `X-Edge-Agent-Batch-Id`, so a
  * receiver (our hub) can drop a batch it already has after a lost response. A backlog drains at
  * most `maxRequestsPerSec`, so thousands of agents coming back after an outage do not stampede.
+ *
+ * Record ids: `<batch id>#<samples>` (formatRecordId). The batch id is what the receiver dedupes
+ * on and is the same on every retry; the sample count (samples + native histograms, or OTLP
+ * points) is carried in the queue frame so the samples delivered can be counted after a restart
+ * too. An id without a `#<digits>` suffix is a batch id of unknown size (counted as 0 samples).
+ *
+ * Probes: the full-jitter backoff grows to 30 s, so after an outage the first delivery used to
+ * come 4–19 s after the store was back. While waiting after a network error or a 5xx without
+ * Retry-After, the sink sends an empty request every 1–2 s (jittered): an empty snappy
+ * WriteRequest (Prometheus, VictoriaMetrics answer 204), or an empty ExportMetricsServiceRequest
+ * for protocol otlp. A 2xx ends the wait and the record goes out at once. A Retry-After or a 429
+ * is honoured in full, without probes; a record that fails again right after a probe ended the
+ * wait gets its full backoff (a poison request does not turn probes into a retry storm). Probes
+ * carry no batch id and are counted apart (`probesByStatus`), not as deliveries.
+ *
+ * Order `fresh-first` (opt-in, see fresh-first.ts): while the queue holds a backlog, new records
+ * are sent ahead of it; the backlog still drains oldest first, within the same ceiling.
+ *
+ * Hooks for the hub, which reuses this sink: `extraHeaders()` and `recordHeaders(id)` add
+ * headers to each request, `authorize(request)` returns headers to add last (AWS SigV4 signs the
+ * final headers and body), and `onResponse(status, headers)` sees every answer, probes included.
  */
 import type { Clock, Logger } from "../../core/deps";
-import type { DiskQueue } from "../../queue/disk-queue";
+import type { DiskQueue, QueueRecord } from "../../queue/disk-queue";
 import { backoffMs, DEFAULT_RETRY_POLICY, parseRetryAfter, type RetryPolicyConfig } from "../retry-policy";
 import { classifyOtlpStatus, classifyRemoteWriteStatus, type SinkError } from "../sink-error";
+import { FreshFirstTracker, type AppendedRecord } from "./fresh-first";
+
+export type { AppendedRecord } from "./fresh-first";
+
+export type DeliveryOrder = "oldest-first" | "fresh-first";
+
+/** What `authorize` may sign: the request exactly as it will be sent. */
+export interface OutgoingRequest {
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body: Uint8Array;
+}
 
 export interface RemoteWriteSinkConfig {
   name: string;
@@ -26,10 +61,23 @@ export interface RemoteWriteSinkConfig {
   protocol?: "prometheus" | "otlp";
   bearerToken?: string;
   userAgent: string;
+  /** Per-request timeout (probes use at most 2 s). */
   timeoutMs: number;
   /** Ceiling on requests per second while draining a backlog. */
   maxRequestsPerSec: number;
   retry: RetryPolicyConfig;
+  /** Default oldest-first; fresh-first only for stores that accept out-of-order samples. */
+  order?: DeliveryOrder;
+  /** fresh-first: the queue is behind once its oldest record is older than this (default 20 s). */
+  backlogAfterMs?: number;
+  /** Headers added to every request (after the protocol headers and the bearer token). */
+  extraHeaders?: () => Record<string, string>;
+  /** Headers added to the request of one queue record (not to probes), from its id. */
+  recordHeaders?: (recordId: string) => Record<string, string>;
+  /** Signs the request; the headers returned are added last. A rejection counts as a failed send. */
+  authorize?: (request: OutgoingRequest) => Promise<Record<string, string>>;
+  /** Called after every response (deliveries and probes). */
+  onResponse?: (status: number, headers: Headers) => void;
 }
 
 export interface RemoteWriteSinkDeps {
@@ -45,6 +93,14 @@ export interface RemoteWriteSinkStats {
   retries: number;
   delivered: number;
   dropped: number;
+  /** Samples (+ native histograms, or OTLP points) of records answered 2xx. */
+  samplesSent: number;
+  /** Samples of records rejected (4xx other than 429) and dropped. */
+  samplesDropped: number;
+  /** Empty requests sent while backing off, by status (network_error when none). */
+  probesByStatus: Map<string, number>;
+  /** fresh-first: records delivered ahead of a backlog. */
+  sentAhead: number;
   consecutiveFailures: number;
   lastError: string | null;
 }
@@ -53,8 +109,8 @@ export interface RemoteWriteSink {
   readonly id: string;
   start(): void;
   stop(): Promise<void>;
-  /** Wakes the sender after an append. */
-  notify(): void;
+  /** Wakes the sender after an append; `appended` (optional) lets fresh-first send them ahead. */
+  notify(appended?: readonly AppendedRecord[]): void;
   readonly stats: RemoteWriteSinkStats;
   health(): { state: "ok" | "degraded"; reason: string };
 }
@@ -66,6 +122,29 @@ export const DEFAULT_SINK_SETTINGS = {
 };
 
 const IDLE_POLL_MS = 1000;
+const PROBE_MIN_GAP_MS = 1000;
+const PROBE_MAX_GAP_MS = 2000;
+const PROBE_TIMEOUT_MS = 2000;
+const DEFAULT_BACKLOG_AFTER_MS = 20_000;
+/** Snappy block of an empty WriteRequest: just the varint uncompressed length 0. */
+const EMPTY_WRITE_REQUEST = Uint8Array.of(0);
+/** An ExportMetricsServiceRequest without resource metrics has no bytes at all. */
+const EMPTY_OTLP_EXPORT = new Uint8Array(0);
+
+/** The queue record id for a batch of `samples` samples: `<batch id>#<samples>`. */
+export function formatRecordId(batchId: string, samples: number): string {
+  return `${batchId}#${samples}`;
+}
+
+/** Splits a record id into the batch id sent to the receiver and its sample count (0 if unknown). */
+export function parseRecordId(id: string): { batchId: string; samples: number } {
+  const hash = id.lastIndexOf("#");
+  if (hash < 0 || !/^\d{1,15}$/.test(id.slice(hash + 1))) return { batchId: id, samples: 0 };
+  return { batchId: id.slice(0, hash), samples: Number(id.slice(hash + 1)) };
+}
+
+/** A response (body read), or why there was none: the status counted is network_error or authorize_error. */
+type Outcome = { response: Response; body: string } | { failed: "network_error" | "authorize_error"; cause: string };
 
 export function createRemoteWriteSink(config: RemoteWriteSinkConfig, deps: RemoteWriteSinkDeps): RemoteWriteSink {
   const random = deps.random ?? Math.random;
@@ -75,17 +154,24 @@ export function createRemoteWriteSink(config: RemoteWriteSinkConfig, deps: Remot
     retries: 0,
     delivered: 0,
     dropped: 0,
+    samplesSent: 0,
+    samplesDropped: 0,
+    probesByStatus: new Map(),
+    sentAhead: 0,
     consecutiveFailures: 0,
     lastError: null,
   };
   const loggedRejections = new Set<number>();
   const isOtlp = config.protocol === "otlp";
+  const backlogAfterMs = config.backlogAfterMs ?? DEFAULT_BACKLOG_AFTER_MS;
+  const freshFirst = config.order === "fresh-first" ? new FreshFirstTracker(backlogAfterMs) : undefined;
   let running = false;
   let loop: Promise<void> | undefined;
   let wake: (() => void) | undefined;
   /** True while idle-waiting for new records: only then does notify() cut the wait short. */
   let isIdle = false;
   let abort: AbortController | undefined;
+  let lastSendMono = -Infinity;
 
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -98,83 +184,199 @@ export function createRemoteWriteSink(config: RemoteWriteSinkConfig, deps: Remot
       wake = done;
     });
 
-  const count = (status: string) => stats.requestsByStatus.set(status, (stats.requestsByStatus.get(status) ?? 0) + 1);
+  const countIn = (map: Map<string, number>, status: string) => map.set(status, (map.get(status) ?? 0) + 1);
 
-  async function send(payload: Uint8Array, batchId: string): Promise<SinkError | undefined> {
+  // ---- one HTTP request ---------------------------------------------------------------------
+
+  async function headersFor(payload: Uint8Array, recordId: string | undefined): Promise<Record<string, string>> {
     const headers: Record<string, string> = isOtlp
-      ? { "content-type": "application/x-protobuf", "user-agent": config.userAgent, "x-edge-agent-batch-id": batchId }
+      ? { "content-type": "application/x-protobuf", "user-agent": config.userAgent }
       : {
           "content-type": "application/x-protobuf",
           "content-encoding": "snappy",
           "x-prometheus-remote-write-version": "0.1.0",
           "user-agent": config.userAgent,
-          "x-edge-agent-batch-id": batchId,
         };
     if (config.bearerToken) headers.authorization = `Bearer ${config.bearerToken}`;
-    abort = new AbortController();
-    const timer = setTimeout(() => abort?.abort(), config.timeoutMs);
+    if (recordId !== undefined) {
+      headers["x-edge-agent-batch-id"] = parseRecordId(recordId).batchId;
+      Object.assign(headers, config.recordHeaders?.(recordId));
+    }
+    Object.assign(headers, config.extraHeaders?.());
+    if (config.authorize) Object.assign(headers, await config.authorize({ url: config.url, method: "POST", headers: { ...headers }, body: payload }));
+    return headers;
+  }
+
+  /** POSTs one body; resolves with the response (body read) or why there was none. */
+  async function post(payload: Uint8Array, recordId: string | undefined, timeoutMs: number): Promise<Outcome> {
+    let headers: Record<string, string>;
     try {
-      const res = await doFetch(config.url, { method: "POST", headers, body: payload as BodyInit, signal: abort.signal });
-      const body = res.ok ? "" : await res.text().catch(() => "");
-      if (res.ok) await res.arrayBuffer().catch(() => undefined);
-      count(String(res.status));
-      const retryAfterMs = parseRetryAfter(res.headers.get("retry-after"), deps.clock.nowMs());
-      return isOtlp ? classifyOtlpStatus(res.status, body, retryAfterMs) : classifyRemoteWriteStatus(res.status, body, retryAfterMs);
+      headers = await headersFor(payload, recordId);
     } catch (e) {
-      count("network_error");
-      return { code: "SINK_RETRYABLE", cause: `network: ${(e as Error).message}` };
+      return { failed: "authorize_error", cause: `authorize: ${(e as Error).message}` };
+    }
+    const controller = new AbortController();
+    abort = controller;
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    try {
+      const response = await doFetch(config.url, { method: "POST", headers, body: payload as BodyInit, signal: controller.signal });
+      const body = response.ok ? "" : await response.text().catch(() => "");
+      if (response.ok) await response.arrayBuffer().catch(() => undefined);
+      reportResponse(response);
+      return { response, body };
+    } catch (e) {
+      return { failed: "network_error", cause: `network: ${(e as Error).message}` };
     } finally {
       clearTimeout(timer);
     }
   }
 
-  async function run(): Promise<void> {
-    let attempt = 0;
-    let lastSendMono = -Infinity;
-    while (running) {
+  function reportResponse(response: Response): void {
+    try {
+      config.onResponse?.(response.status, response.headers);
+    } catch (e) {
+      deps.log.error("BUG: remote-write onResponse hook threw.", { sink: config.name, error: e });
+    }
+  }
+
+  async function send(record: AppendedRecord): Promise<SinkError | undefined> {
+    const outcome = await post(record.payload, record.id, config.timeoutMs);
+    if ("failed" in outcome) {
+      countIn(stats.requestsByStatus, outcome.failed);
+      return { code: "SINK_RETRYABLE", cause: outcome.cause };
+    }
+    const { response, body } = outcome;
+    countIn(stats.requestsByStatus, String(response.status));
+    const retryAfterMs = parseRetryAfter(response.headers.get("retry-after"), deps.clock.nowMs());
+    return isOtlp ? classifyOtlpStatus(response.status, body, retryAfterMs) : classifyRemoteWriteStatus(response.status, body, retryAfterMs);
+  }
+
+  /** An empty request: true when the endpoint answered 2xx. */
+  async function probe(timeoutMs: number): Promise<boolean> {
+    const outcome = await post(isOtlp ? EMPTY_OTLP_EXPORT : EMPTY_WRITE_REQUEST, undefined, timeoutMs);
+    if ("failed" in outcome) {
+      countIn(stats.probesByStatus, outcome.failed);
+      return false;
+    }
+    countIn(stats.probesByStatus, String(outcome.response.status));
+    return outcome.response.ok;
+  }
+
+  // ---- what to send next --------------------------------------------------------------------
+
+  function isBehind(): boolean {
+    return deps.queue.stats().oldestRecordAgeMs > backlogAfterMs;
+  }
+
+  /** fresh-first and behind: a new record to send ahead; else the oldest record not yet sent ahead. */
+  async function nextRecord(): Promise<{ record: AppendedRecord | QueueRecord; ahead: boolean } | "idle" | "unreadable"> {
+    if (freshFirst && isBehind()) {
+      const fresh = freshFirst.takeFresh(deps.queue.stats().ackOffset, deps.clock.nowMs());
+      if (fresh) return { record: fresh, ahead: true };
+    }
+    for (;;) {
       const peeked = await deps.queue.peek({ maxRecords: 1 });
       if (!peeked.ok) {
         deps.log.error("Remote-write sink could not read its queue.", { sink: config.name, error: peeked.error.code });
+        return "unreadable";
+      }
+      const record = peeked.value.records[0];
+      if (record === undefined) return "idle";
+      if (!freshFirst?.consumeSentAhead(record.offset)) return { record, ahead: false };
+      await deps.queue.ack(record.nextOffset);
+    }
+  }
+
+  /** The record is handled (delivered or dropped): acknowledge it, or remember it was sent ahead. */
+  async function settle(record: AppendedRecord | QueueRecord, ahead: boolean): Promise<void> {
+    if (ahead) freshFirst?.markSentAhead(record.offset);
+    else await deps.queue.ack((record as QueueRecord).nextOffset);
+  }
+
+  // ---- waiting ------------------------------------------------------------------------------
+
+  async function paceForCeiling(): Promise<void> {
+    const waitMs = lastSendMono + 1000 / config.maxRequestsPerSec - deps.clock.monoMs();
+    if (waitMs > 0) await sleep(waitMs);
+  }
+
+  /**
+   * Waits `delayMs` before a retry; after a network error or a 5xx without Retry-After, probes
+   * every 1–2 s and returns early (true) on a 2xx.
+   */
+  async function backOff(delayMs: number, mayProbe: boolean): Promise<boolean> {
+    if (!mayProbe) {
+      await sleep(delayMs);
+      return false;
+    }
+    const until = deps.clock.monoMs() + delayMs;
+    while (running) {
+      const leftMs = until - deps.clock.monoMs();
+      const gapMs = PROBE_MIN_GAP_MS + random() * (PROBE_MAX_GAP_MS - PROBE_MIN_GAP_MS);
+      if (leftMs <= gapMs) {
+        if (leftMs > 0) await sleep(leftMs);
+        return false;
+      }
+      await sleep(gapMs);
+      if (running && (await probe(Math.min(config.timeoutMs, PROBE_TIMEOUT_MS, until - deps.clock.monoMs())))) return true;
+    }
+    return false;
+  }
+
+  // ---- the loop -----------------------------------------------------------------------------
+
+  async function run(): Promise<void> {
+    let attempt = 0;
+    let probeEndedLastWait = false;
+    while (running) {
+      // Pace first, choose after: a fresh record appended meanwhile is not stuck behind a pick.
+      await paceForCeiling();
+      if (!running) break;
+      const next = await nextRecord();
+      if (next === "unreadable") {
         await sleep(IDLE_POLL_MS);
         continue;
       }
-      const record = peeked.value.records[0];
-      if (record === undefined) {
+      if (next === "idle") {
         isIdle = true;
         await sleep(IDLE_POLL_MS);
         isIdle = false;
         continue;
       }
-      const minGapMs = 1000 / config.maxRequestsPerSec;
-      const waitMs = lastSendMono + minGapMs - deps.clock.monoMs();
-      if (waitMs > 0) await sleep(waitMs);
-      if (!running) break;
+      const { record, ahead } = next;
       lastSendMono = deps.clock.monoMs();
-      const error = await send(record.payload, record.id);
+      const error = await send(record);
+      const { samples } = parseRecordId(record.id);
       if (error === undefined) {
         stats.delivered++;
+        stats.samplesSent += samples;
+        if (ahead) stats.sentAhead++;
         stats.consecutiveFailures = 0;
         attempt = 0;
-        await deps.queue.ack(record.nextOffset);
+        probeEndedLastWait = false;
+        await settle(record, ahead);
         continue;
       }
       stats.lastError = error.cause;
       if (error.code === "SINK_REJECTED") {
         stats.dropped++;
+        stats.samplesDropped += samples;
         if (!loggedRejections.has(error.status)) {
           loggedRejections.add(error.status);
           deps.log.warn("Dropped batch after rejection.", { sink: config.name, status: error.status, reason: error.cause, batch: record.id });
         }
         attempt = 0;
-        await deps.queue.ack(record.nextOffset);
+        await settle(record, ahead);
         continue;
       }
+      // A record sent ahead that failed is left to the drain, in queue order.
       stats.retries++;
       stats.consecutiveFailures++;
       if (stats.consecutiveFailures === 1 || stats.consecutiveFailures % 10 === 0) {
         deps.log.warn("Remote write failed; will retry.", { sink: config.name, reason: error.cause, failures: stats.consecutiveFailures });
       }
-      await sleep(backoffMs(config.retry, attempt++, random, error.retryAfterMs));
+      const mayProbe = error.retryAfterMs === undefined && error.status !== 429 && !probeEndedLastWait;
+      probeEndedLastWait = await backOff(backoffMs(config.retry, attempt++, random, error.retryAfterMs), mayProbe);
     }
   }
 
@@ -192,7 +394,8 @@ export function createRemoteWriteSink(config: RemoteWriteSinkConfig, deps: Remot
       wake?.();
       await loop;
     },
-    notify() {
+    notify(appended) {
+      if (freshFirst && appended && appended.length > 0 && isBehind()) freshFirst.offer(appended, deps.clock.nowMs());
       if (isIdle) wake?.();
     },
     health() {

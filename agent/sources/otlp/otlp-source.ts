@@ -4,7 +4,9 @@
  * Answers per the OTLP spec: 200 with `partial_success` naming the rules that rejected points;
  * 400 (google.rpc.Status) for a body that does not decode; 413 for a body over the limit (before
  * or after decompression, so a gzip bomb costs at most the limit); 415 for other content types.
- * The response uses the request's encoding.
+ * The response uses the request's encoding. A retry of a request already accepted (the pipeline
+ * says `duplicate`, see pipeline/otlp-dedupe.ts) is answered 200 again without being ingested;
+ * its partial_success repeats the decoder's rejections (not counted again), not the policy's.
  */
 import { gunzipSync } from "node:zlib";
 import type { Logger } from "../../core/deps";
@@ -24,6 +26,8 @@ export interface OtlpSourceConfig {
 export interface OtlpIngestResult {
   rejected: number;
   messages: string[];
+  /** True when this exact request was accepted before (a retry): nothing was ingested. */
+  duplicate?: boolean;
 }
 
 export interface OtlpSourceDeps {
@@ -108,8 +112,10 @@ export function createOtlpHandler(config: OtlpSourceConfig, deps: OtlpSourceDeps
       deps.countMalformed(reason);
       return replyError(format, 400, decoded.error.message);
     }
-    for (const [reason, n] of Object.entries(decoded.value.rejected.reasons)) deps.countMalformed(reason, n);
     const ingested = await deps.ingest(decoded.value.points, body, format);
+    if (!ingested.ok || !ingested.value.duplicate) {
+      for (const [reason, n] of Object.entries(decoded.value.rejected.reasons)) deps.countMalformed(reason, n);
+    }
     if (!ingested.ok) {
       deps.countMalformed("not_durable");
       const out = encodeOtlpError(format, 503, `the agent could not make the request durable (${ingested.error}); retry later`);
