@@ -4,6 +4,7 @@
  *   agent cadence MODE  switch the running agent's flush cadence (also: agent --cadence MODE)
  *   agent status        print the running agent's status
  *   agent config check  validate a config file
+ *   agent hub           the central hub (remote-write gateway); `agent hub cadence|fleet` talk to one
  *   agent version
  * No top-level await (it breaks `bun build --bytecode`): main() runs the program.
  */
@@ -91,6 +92,60 @@ function buildProgram(): Command {
       }
       const { renderStatusTable } = await import("./cli/status-table");
       process.stdout.write(renderStatusTable(JSON.parse(body)));
+    });
+
+  const hub = program
+    .command("hub")
+    .description("run the hub: multi-tenant remote-write gateway in front of AMP, Mimir, Prometheus or VictoriaMetrics")
+    .option("-c, --config <file>", "YAML hub config (tenants with token files, upstreams, limits); flags below override it")
+    .option("--listen <addr>", "address for remote write, OTLP, /metrics and admin (default 0.0.0.0:9201)")
+    .option("--upstream <url>", "remote-write URL to forward to; repeatable (first is the default)", collect, [] as string[])
+    .option("--tenant <name:token>", "quick start: a tenant and its bearer token, written to the first upstream; repeatable", collect, [] as string[])
+    .option("--data-dir <dir>", "disk queues, dedupe window and fleet rules (default /var/lib/edge-hub)")
+    .option("--admin-token-file <file>", "token for /api/v1/fleet and the fleet cadence switch")
+    .option("--hub-id <id>", "this instance's name in logs, metrics and the freshness probe (default hostname)")
+    .enablePositionalOptions()
+    .passThroughOptions()
+    .addHelpText(
+      "after",
+      "\nAnswers: 204 stored · 400 malformed or refused by the label policy · 401 bad token · 409 tenant over its\n" +
+        "series quota · 413 too large · 429 + Retry-After over samples/s · 503 + Retry-After queue unavailable.\n" +
+        "A 2xx is sent only after the data is in the hub's disk queue; retried batches (X-Edge-Agent-Batch-Id) are\n" +
+        "written once, across restarts too.\n" +
+        "\nExamples:\n" +
+        "  agent hub --listen 0.0.0.0:9201 --upstream http://prometheus:9090/api/v1/write --tenant studio:$(cat token)\n" +
+        "  agent hub --config /etc/edge-hub/hub.yaml\n" +
+        "  agent hub cadence incident --selector region=eu-west-1 --for 30m --hub http://hub-1:9201 --hub http://hub-2:9201\n" +
+        "  agent hub fleet --selector region=eu-west-1\n",
+    )
+    .action(async (opts) => {
+      const { runHubCommand } = await import("../hub/cli/hub-command");
+      await runHubCommand(opts);
+    });
+
+  hub
+    .command("cadence")
+    .description("switch every agent matching a selector to incident (5 s) or back to steady cadence, through the hub(s)")
+    .argument("<mode>", "incident | steady", parseMode)
+    .requiredOption("--selector <labels>", "agent identity labels, e.g. region=eu-west-1 or region=eu-west-1,cluster=c7 ('*' = all)")
+    .option("--for <duration>", "incident only: time before agents revert (default 30m)", parseDurationArg)
+    .option("--hub <url>", "hub base URL; repeatable for every instance behind the load balancer (default http://127.0.0.1:9201)", collect, [] as string[])
+    .option("--admin-token-file <file>", "admin token (or EDGE_HUB_ADMIN_TOKEN)")
+    .action(async (mode: "steady" | "incident", opts: { selector: string; for?: number; hub: string[]; adminTokenFile?: string }) => {
+      const { hubCadenceCommand } = await import("../hub/cli/hub-command");
+      await hubCadenceCommand(mode, opts);
+    });
+
+  hub
+    .command("fleet")
+    .description("list the agents a hub has seen: tenant, host, version, config hash, cadence, series, last seen")
+    .option("--selector <labels>", "only agents matching these identity labels")
+    .option("--hub <url>", "hub base URL (default http://127.0.0.1:9201)", "http://127.0.0.1:9201")
+    .option("--admin-token-file <file>", "admin token (or EDGE_HUB_ADMIN_TOKEN)")
+    .option("--json", "print the raw JSON")
+    .action(async (opts: { selector?: string; hub: string; adminTokenFile?: string; json?: boolean }) => {
+      const { hubFleetCommand } = await import("../hub/cli/hub-command");
+      await hubFleetCommand(opts);
     });
 
   const config = program.command("config").description("work with config files");

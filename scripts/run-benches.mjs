@@ -4,6 +4,7 @@
 //   npm run bench                          the default set (record-path, statsd, footprint)
 //   npm run bench -- --only statsd         one (or a comma-separated list; any bench below)
 //   npm run bench -- --quick               shorter runs (smoke test; numbers are noisier)
+//   npm run bench -- --hub                 the hub benches (hub-decode, sigv4, hub-relay, hub-chaos)
 //   npm run bench -- --chaos               the chaos benches instead (chaos-kill, receiver-outage,
 //                                          torn-tail: ~2-3 min each, a real Prometheus 2.42
 //                                          started on 127.0.0.1; not in the default set)
@@ -27,6 +28,9 @@ const BENCHES = [
   { name: "chaos-kill", file: "bench/chaos-kill.bench.ts", verdict: "CHAOS-KILL:", chaos: true },
   { name: "receiver-outage", file: "bench/receiver-outage.bench.ts", verdict: "RECEIVER-OUTAGE:", chaos: true },
   { name: "torn-tail", file: "bench/torn-tail.bench.ts", verdict: "TORN-TAIL:", chaos: true },
+  { name: "sigv4", file: "bench/sigv4.bench.ts", verdict: "SIGV4:", hub: true },
+  { name: "hub-relay", file: "bench/hub-relay.bench.ts", verdict: "HUB-RELAY:", hub: true },
+  { name: "hub-chaos", file: "bench/hub-chaos.bench.ts", verdict: "HUB-CHAOS:", hub: true },
 ];
 
 const args = process.argv.slice(2);
@@ -34,6 +38,7 @@ let only;
 let quick = false;
 let strict = false;
 let chaos = false;
+let hub = false;
 for (let i = 0; i < args.length; i++) {
   const a = args[i];
   if (a === "--only") only = args[++i];
@@ -41,9 +46,11 @@ for (let i = 0; i < args.length; i++) {
   else if (a === "--quick") quick = true;
   else if (a === "--strict") strict = true;
   else if (a === "--chaos") chaos = true;
+  else if (a === "--hub") hub = true;
   else if (a === "-h" || a === "--help") {
     console.log(`usage: node scripts/run-benches.mjs [--only ${BENCHES.map((b) => b.name).join("|")}[,…]] [--chaos] [--quick] [--strict]
-  default: ${BENCHES.filter((b) => !b.chaos).map((b) => b.name).join(", ")}
+  default: ${BENCHES.filter((b) => !b.chaos && !b.hub).map((b) => b.name).join(", ")}
+  --hub: ${BENCHES.filter((b) => b.hub).map((b) => b.name).join(", ")} (the hub: decode, SigV4, relay vs vmagent, kill -9)
   --chaos: ${BENCHES.filter((b) => b.chaos).map((b) => b.name).join(", ")} (kill -9 / receiver outage / damaged queue against a real
            Prometheus 2.42 on 127.0.0.1, ~2-3 min each; AGENT_BIN=/path runs another agent build than dist/agent)`);
     process.exit(0);
@@ -60,7 +67,7 @@ if (chaos && only !== undefined) {
   console.error("run-benches: --chaos and --only do not mix (use --only chaos-kill,torn-tail,…)");
   process.exit(2);
 }
-const wanted = only === undefined ? BENCHES.filter((b) => Boolean(b.chaos) === chaos) : only.split(",").map((n) => BENCHES.find((b) => b.name === n.trim().replace(/\.bench\.ts$/, "")));
+const wanted = only === undefined ? BENCHES.filter((b) => Boolean(b.chaos) === chaos && Boolean(b.hub) === hub) : only.split(",").map((n) => BENCHES.find((b) => b.name === n.trim().replace(/\.bench\.ts$/, "")));
 if (wanted.some((b) => b === undefined)) {
   console.error(`run-benches: unknown bench in --only ${JSON.stringify(only)}; known: ${BENCHES.map((b) => b.name).join(", ")}`);
   process.exit(2);

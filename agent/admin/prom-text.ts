@@ -18,7 +18,8 @@ export interface SelfFamily {
   name: string;
   help: string;
   type: TextType;
-  samples: { labels: [string, string][]; value: number }[];
+  /** `suffix` ("_bucket", "_sum", "_count") lets a histogram family carry its three series. */
+  samples: { labels: [string, string][]; value: number; suffix?: string }[];
 }
 
 export function renderPrometheusText(
@@ -44,7 +45,7 @@ export function renderPrometheusText(
   for (const name of names) if (!owned.has(name)) renderFamily(parts, name, families.get(name)!, extraLabels);
   for (const f of self) {
     parts.push(`# HELP ${f.name} ${escapeHelp(f.help)}\n# TYPE ${f.name} ${f.type}\n`);
-    for (const s of f.samples) parts.push(`${f.name}${formatLabels(s.labels)} ${formatValue(s.value)}\n`);
+    for (const s of f.samples) parts.push(`${f.name}${s.suffix ?? ""}${formatLabels(s.labels)} ${formatValue(s.value)}\n`);
   }
   return parts.join("");
 }

@@ -21,6 +21,10 @@ export interface HttpRequest {
   method: string;
   /** Path without the query string. */
   path: string;
+  /** The query string without "?", or "". */
+  query: string;
+  /** Peer IP address, or "" when unknown. */
+  remoteAddress(): string;
   /** Lower-case header lookup. */
   header(name: string): string | undefined;
   /** Reads the body, refusing more than maxBytes (from Content-Length before reading, or while reading). */
@@ -45,6 +49,19 @@ interface BunServer {
   port: number;
   hostname: string;
   stop(closeActive?: boolean): void | Promise<void>;
+  requestIP?(req: Request): { address: string } | null;
+}
+
+/** TLS for a listener: PEM file contents. With `ca` + `requestCert`, clients must present a certificate signed by it. */
+export interface TlsOptions {
+  cert: string;
+  key: string;
+  ca?: string;
+  requestCert?: boolean;
+}
+
+export interface HttpServerOptions {
+  tls?: TlsOptions;
 }
 
 interface BunGlobal {
@@ -53,7 +70,8 @@ interface BunGlobal {
     port: number;
     maxRequestBodySize?: number;
     idleTimeout?: number;
-    fetch(req: Request): Response | Promise<Response>;
+    tls?: { cert: string; key: string; ca?: string; requestCert?: boolean; rejectUnauthorized?: boolean };
+    fetch(req: Request, server: BunServer): Response | Promise<Response>;
     error?(e: Error): Response;
   }): BunServer;
 }
@@ -61,9 +79,23 @@ interface BunGlobal {
 /** Maximum body any handler may accept; handlers apply their own smaller limits. */
 const HARD_BODY_LIMIT = 256 * 1024 * 1024;
 
-export async function startHttpServer(listen: string, handler: HttpHandler, log: Logger): Promise<Result<HttpServerHandle, string>> {
+export async function startHttpServer(
+  listen: string,
+  handler: HttpHandler,
+  log: Logger,
+  options: HttpServerOptions = {},
+): Promise<Result<HttpServerHandle, string>> {
   const bun = (globalThis as { Bun?: BunGlobal }).Bun;
-  return bun ? startBunServer(bun, listen, handler, log) : startNodeServer(listen, handler, log);
+  return bun ? startBunServer(bun, listen, handler, log, options) : startNodeServer(listen, handler, log, options);
+}
+
+function tlsSettings(tls: TlsOptions) {
+  return {
+    cert: tls.cert,
+    key: tls.key,
+    ...(tls.ca ? { ca: tls.ca } : {}),
+    ...(tls.requestCert ? { requestCert: true, rejectUnauthorized: true } : {}),
+  };
 }
 
 function toResponse(reply: HttpReply): Response {
@@ -72,7 +104,7 @@ function toResponse(reply: HttpReply): Response {
   return new Response((reply.body ?? "") as BodyInit, { status: reply.status, headers });
 }
 
-function startBunServer(bun: BunGlobal, listen: string, handler: HttpHandler, log: Logger): Result<HttpServerHandle, string> {
+function startBunServer(bun: BunGlobal, listen: string, handler: HttpHandler, log: Logger, options: HttpServerOptions): Result<HttpServerHandle, string> {
   const { host, port } = splitListen(listen);
   let server: BunServer;
   try {
@@ -81,7 +113,8 @@ function startBunServer(bun: BunGlobal, listen: string, handler: HttpHandler, lo
       port,
       maxRequestBodySize: HARD_BODY_LIMIT,
       idleTimeout: 65,
-      async fetch(request) {
+      ...(options.tls ? { tls: tlsSettings(options.tls) } : {}),
+      async fetch(request, srv) {
         const url = request.url;
         const pathStart = url.indexOf("/", url.indexOf("//") + 2);
         const queryStart = url.indexOf("?", pathStart);
@@ -89,6 +122,8 @@ function startBunServer(bun: BunGlobal, listen: string, handler: HttpHandler, lo
         const req: HttpRequest = {
           method: request.method,
           path,
+          query: queryStart < 0 ? "" : url.slice(queryStart + 1),
+          remoteAddress: () => srv?.requestIP?.(request)?.address ?? "",
           header: (name) => request.headers.get(name) ?? undefined,
           readBody: (maxBytes) => readFetchBody(request, maxBytes),
         };
@@ -139,15 +174,16 @@ async function readFetchBody(request: Request, maxBytes: number): Promise<Result
   return ok(concat(chunks, size));
 }
 
-async function startNodeServer(listen: string, handler: HttpHandler, log: Logger): Promise<Result<HttpServerHandle, string>> {
-  const { createServer } = await import("node:http");
+async function startNodeServer(listen: string, handler: HttpHandler, log: Logger, options: HttpServerOptions): Promise<Result<HttpServerHandle, string>> {
   const { host, port } = splitListen(listen);
-  const server = createServer((req, res) => {
+  const onRequest = (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) => {
     const url = req.url ?? "/";
     const q = url.indexOf("?");
     const request: HttpRequest = {
       method: req.method ?? "GET",
       path: q < 0 ? url : url.slice(0, q),
+      query: q < 0 ? "" : url.slice(q + 1),
+      remoteAddress: () => req.socket.remoteAddress ?? "",
       header: (name) => {
         const v = req.headers[name.toLowerCase()];
         return Array.isArray(v) ? v.join(", ") : v;
@@ -194,7 +230,10 @@ async function startNodeServer(listen: string, handler: HttpHandler, log: Logger
           res.end("internal error\n");
         },
       );
-  });
+  };
+  const server = options.tls
+    ? (await import("node:https")).createServer(tlsSettings(options.tls), onRequest)
+    : (await import("node:http")).createServer(onRequest);
   server.keepAliveTimeout = 65_000;
   const listening = await new Promise<Result<void, string>>((resolve) => {
     server.once("error", (e) => resolve(err(`listen on ${listen} failed: ${e.message}`)));

@@ -63,6 +63,8 @@ export interface StartOptions {
   args?: string[];
   dataDir?: string;
   ports?: { otlp: number; statsd: number; admin: number };
+  /** Identity labels (default { host: "e2e-host" }). */
+  identity?: Record<string, string>;
 }
 
 export async function startAgent(opts: StartOptions = {}): Promise<AgentHandle> {
@@ -79,7 +81,7 @@ export async function startAgent(opts: StartOptions = {}): Promise<AgentHandle> 
       `statsd: { listen: "127.0.0.1:${statsdPort}" }`,
       `admin: { listen: "127.0.0.1:${adminPort}" }`,
       `dataDir: ${JSON.stringify(dataDir)}`,
-      `identity: { labels: { host: "e2e-host" } }`,
+      `identity: { labels: ${JSON.stringify(opts.identity ?? { host: "e2e-host" })} }`,
       opts.yaml ?? "",
     ].join("\n"),
   );

@@ -266,6 +266,8 @@ describe("createOtlpHandler when the request cannot be made durable", () => {
     const reply = await handler({
       method: "POST",
       path: "/v1/metrics",
+      query: "",
+      remoteAddress: () => "",
       header: (n) => (n === "content-type" ? "application/json" : undefined),
       readBody: async () => ({ ok: true, value: new TextEncoder().encode(body) }),
     });

@@ -1,0 +1,175 @@
+/**
+ * Forwarder: the hub's queue → upstream half, one per configured upstream.
+ *
+ *   accepted request ─append (fsync)─▶ DiskQueue shard k ─▶ remote-write sink ─▶ AMP / Mimir / Prometheus / VM
+ *                      k = hash(sender) mod shards
+ *
+ * It is the agent's own delivery code (agent/queue + agent/sinks/remote-write), not a copy: each
+ * shard is a DiskQueue under `<dataDir>/upstreams/<name>/<k>` drained by one remote-write sink,
+ * so one sender's requests stay in order (PRW 1.0 requires per-series order) while different
+ * senders go out in parallel. Records hold the request exactly as it will be sent (snappy
+ * WriteRequest); the record id is `<tenant>|<batch id>`, and the batch id is forwarded so a
+ * deduping store (or another hub) can drop a replay.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Clock, Logger } from "../../agent/core/deps";
+import { err, ok, type Result } from "../../agent/core/result";
+import { openDiskQueue, type DiskQueue, type QueueError } from "../../agent/queue/disk-queue";
+import { DEFAULT_RETRY_POLICY } from "../../agent/sinks/retry-policy";
+import { createRemoteWriteSink, type RemoteWriteSink } from "../../agent/sinks/remote-write/remote-write-sink";
+import type { UpstreamConfig } from "../config/hub-config";
+
+export type Authorize = (req: { url: string; method: string; headers: Record<string, string>; body: Uint8Array }) => Promise<Record<string, string>>;
+
+export interface ForwarderDeps {
+  clock: Clock;
+  log: Logger;
+  userAgent: string;
+  /** Request signing (SigV4 for AMP); absent for plain or bearer/basic upstreams. */
+  authorize?: Authorize;
+  readText?: (file: string) => string;
+}
+
+interface Shard {
+  queue: DiskQueue;
+  sink: RemoteWriteSink;
+}
+
+export interface ForwarderStats {
+  upstream: string;
+  recordsPending: number;
+  bytesPending: number;
+  oldestRecordAgeSec: number;
+  requestsByStatus: Record<string, number>;
+  retries: number;
+  delivered: number;
+  rejected: number;
+  dropped: Record<string, number>;
+  health: { state: string; reason: string };
+}
+
+export class Forwarder {
+  private constructor(
+    readonly config: UpstreamConfig,
+    private readonly shards: Shard[],
+  ) {}
+
+  static async open(config: UpstreamConfig, dataDir: string, deps: ForwarderDeps): Promise<Result<Forwarder, string>> {
+    const readText = deps.readText ?? ((f: string) => readFileSync(f, "utf8"));
+    let authorization: string | undefined;
+    try {
+      if (config.bearerTokenFile) authorization = `Bearer ${readText(config.bearerTokenFile).trim()}`;
+      if (config.basicAuth) {
+        const password = readText(config.basicAuth.passwordFile).trim();
+        authorization = `Basic ${Buffer.from(`${config.basicAuth.username}:${password}`).toString("base64")}`;
+      }
+    } catch (e) {
+      return err(`upstream ${config.name}: cannot read its credentials: ${(e as Error).message}`);
+    }
+    const shards: Shard[] = [];
+    for (let k = 0; k < config.shards; k++) {
+      const q = await openDiskQueue(
+        { dir: join(dataDir, "upstreams", config.name, String(k)), maxBytes: Math.max(64 * 1024 * 1024, Math.floor(config.queueMaxBytes / config.shards)) },
+        { clock: deps.clock, log: deps.log },
+      );
+      if (!q.ok) {
+        for (const s of shards) await s.queue.close();
+        return err(`upstream ${config.name}: cannot open queue shard ${k}: ${q.error.code}`);
+      }
+      const sink = createRemoteWriteSink(
+        {
+          name: `${config.name}/${k}`,
+          url: config.url,
+          protocol: "prometheus",
+          userAgent: deps.userAgent,
+          timeoutMs: 30_000,
+          maxRequestsPerSec: config.maxRequestsPerSec,
+          retry: DEFAULT_RETRY_POLICY,
+          extraHeaders: authorization ? () => ({ authorization: authorization! }) : undefined,
+          recordHeaders: (id: string) => recordHeaders(config, id),
+          authorize: deps.authorize,
+        },
+        { clock: deps.clock, log: deps.log, queue: q.value },
+      );
+      shards.push({ queue: q.value, sink });
+    }
+    return ok(new Forwarder(config, shards));
+  }
+
+  get name(): string {
+    return this.config.name;
+  }
+
+  /** Makes one request durable in the shard for `senderKey`; resolves after fsync. */
+  async append(senderKey: string, payload: Uint8Array, tenant: string, batchId: string): Promise<Result<void, QueueError>> {
+    const shard = this.shards[shardOf(senderKey, this.shards.length)];
+    const r = await shard.queue.append(payload, { id: `${tenant}|${batchId}`.slice(0, 1000), priority: 0 });
+    if (!r.ok) return r;
+    shard.sink.notify();
+    return ok(undefined);
+  }
+
+  start(): void {
+    for (const s of this.shards) s.sink.start();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.shards.map((s) => s.sink.stop()));
+    for (const s of this.shards) await s.queue.close();
+  }
+
+  /** True when every shard can take appends (not degraded by a full or read-only disk). */
+  writable(): boolean {
+    return this.shards.every((s) => s.queue.health().state === "ok");
+  }
+
+  stats(): ForwarderStats {
+    const out: ForwarderStats = {
+      upstream: this.config.name,
+      recordsPending: 0,
+      bytesPending: 0,
+      oldestRecordAgeSec: 0,
+      requestsByStatus: {},
+      retries: 0,
+      delivered: 0,
+      rejected: 0,
+      dropped: {},
+      health: { state: "ok", reason: "ok" },
+    };
+    for (const s of this.shards) {
+      const q = s.queue.stats();
+      out.recordsPending += q.recordsPending;
+      out.bytesPending += q.bytesPending;
+      out.oldestRecordAgeSec = Math.max(out.oldestRecordAgeSec, q.oldestRecordAgeMs / 1000);
+      for (const [reason, n] of Object.entries(q.dropped)) out.dropped[reason] = (out.dropped[reason] ?? 0) + n;
+      for (const [status, n] of s.sink.stats.requestsByStatus) out.requestsByStatus[status] = (out.requestsByStatus[status] ?? 0) + n;
+      out.retries += s.sink.stats.retries;
+      out.delivered += s.sink.stats.delivered;
+      out.rejected += s.sink.stats.dropped;
+      const h = s.queue.health().state !== "ok" ? s.queue.health() : s.sink.health();
+      if (h.state !== "ok") out.health = h;
+    }
+    return out;
+  }
+}
+
+/** Headers that depend on the record: the tenant for multi-tenant stores, the batch id. */
+function recordHeaders(config: UpstreamConfig, id: string): Record<string, string> {
+  const bar = id.indexOf("|");
+  const tenant = bar < 0 ? "" : id.slice(0, bar);
+  const headers: Record<string, string> = {};
+  if (config.tenantHeader && tenant) headers[config.tenantHeader.toLowerCase()] = tenant;
+  return headers;
+}
+
+/** FNV-1a: stable across restarts, so a sender keeps its shard (and its order) after one. */
+export function shardOf(key: string, shards: number): number {
+  if (shards <= 1) return 0;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % shards;
+}
