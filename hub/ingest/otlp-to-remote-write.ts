@@ -30,6 +30,7 @@
  * The label policy is not applied here: the hub scans the result like any remote-write body
  * (write-request-scan.ts), so there is one policy path.
  */
+import { exportedName } from "../../agent/pipeline/ingest";
 import type { SeriesSnapshot } from "../../agent/aggregate/aggregator";
 import { seriesKey, sortedPairs } from "../../agent/aggregate/aggregator";
 import type { Point } from "../../agent/core/points";
@@ -146,7 +147,8 @@ function toSnapshot(point: Point): SeriesSnapshot | undefined {
     case "gauge":
       return { name, labels, kind: "gauge", value: v.value };
     case "counter":
-      return v.temporality === "delta" ? undefined : { name, labels, kind: "counter", value: v.value };
+      // Named as the agent exports counters (`_total`), so a series is the same by either path.
+      return v.temporality === "delta" ? undefined : { name: exportedName(name, "counter"), labels, kind: "counter", value: v.value };
     case "updown":
       return v.temporality === "delta" ? undefined : { name, labels, kind: "gauge", value: v.value };
     case "expo":

@@ -85,7 +85,7 @@ describe("convertOtlpToRemoteWrite converts cumulative and gauge points exactly"
 
     const series = byLabels(seriesOf(c));
     const float = (labels: string) => series.get(labels)?.samples;
-    expect(float('{__name__="mm_matches_started", queue="ranked", region="eu-west-1"}')).toEqual([{ value: 1234.5, timestamp: NOW_MS }]);
+    expect(float('{__name__="mm_matches_started_total", queue="ranked", region="eu-west-1"}')).toEqual([{ value: 1234.5, timestamp: NOW_MS }]);
     expect(float('{__name__="mm_queue_depth", queue="ranked"}')).toEqual([{ value: 17, timestamp: NOW_MS }]);
     expect(float('{__name__="mm_lobbies_open"}')).toEqual([{ value: -3, timestamp: NOW_MS }]);
     expect(float('{__name__="mm_wait_seconds_bucket", le="0.1", queue="ranked"}')).toEqual([{ value: 1, timestamp: NOW_MS }]);
@@ -234,7 +234,7 @@ describe("a body from the real OpenTelemetry JS SDK (exporter-metrics-otlp-proto
     expect(c.rejected).toEqual([]);
     const series = byLabels(seriesOf(c));
     const value = (labels: string) => series.get(labels)?.samples[0]?.value;
-    expect(value('{__name__="http_requests", route="/a"}')).toBe(12);
+    expect(value('{__name__="http_requests_total", route="/a"}')).toBe(12);
     expect(value('{__name__="cpu_temperature", core="3"}')).toBe(61.5);
     expect(["10", "100", "1000", "+Inf"].map((le) => value(`{__name__="request_duration_bucket", le="${le}", route="/a"}`))).toEqual([1, 3, 4, 5]);
     expect(value('{__name__="request_duration_count", route="/a"}')).toBe(5);
