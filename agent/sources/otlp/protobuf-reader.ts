@@ -53,9 +53,9 @@ export class ProtobufReader {
    * the offset of its bytes in buf at [2i], their length at [2i+1] (0 = empty slot), and the
    * decoded string in internValue[i].
    */
-  private readonly internBytes: Int32Array;
-  private readonly internValue: Array<string | null>;
-  private readonly internMask: number;
+  private internBytes: Int32Array | undefined;
+  private internValue: Array<string | null> = [];
+  private internMask = 0;
 
   /** `utf8` must be a fatal decoder with ignoreBOM: it is shared across requests. */
   constructor(buf: Uint8Array, utf8: TextDecoder) {
@@ -64,11 +64,16 @@ export class ProtobufReader {
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     this.bytes = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength); // a view, not a copy
     this.utf8 = utf8;
+  }
+
+  /** The intern table is built on the first stringAt(): readers that only scan bytes never pay for it. */
+  private internTable(): Int32Array {
     let slots = MIN_INTERN_SLOTS;
-    while (slots < MAX_INTERN_SLOTS && slots * 32 < buf.length) slots *= 2;
+    while (slots < MAX_INTERN_SLOTS && slots * 32 < this.buf.length) slots *= 2;
     this.internBytes = new Int32Array(slots * 2);
     this.internValue = new Array<string | null>(slots).fill(null);
     this.internMask = slots - 1;
+    return this.internBytes;
   }
 
   hasMore(): boolean {
@@ -174,10 +179,10 @@ export class ProtobufReader {
     if (length === 0) return "";
     if (length > MAX_INTERNED_BYTES) return this.decodeString(start, end);
     const buf = this.buf;
+    const table = this.internBytes ?? this.internTable();
     let hash = 0x811c9dc5; // FNV-1a
     for (let i = start; i < end; i++) hash = Math.imul(hash ^ buf[i], 0x01000193);
     const slot = (hash ^ (hash >>> 15)) & this.internMask;
-    const table = this.internBytes;
     if (table[2 * slot + 1] === length && this.isSameBytes(table[2 * slot], start, length)) {
       return this.internValue[slot];
     }

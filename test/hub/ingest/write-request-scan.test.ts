@@ -270,6 +270,22 @@ describe("scanWriteRequest caches verdicts by raw label bytes", () => {
     expect(second.series.map((s) => [s.key, s.name, s.rejected])).toEqual(first.series.map((s) => [s.key, s.name, s.rejected]));
   });
 
+  test("a new series made of labels seen before only judges its new labels", () => {
+    const policy = newPolicy();
+    let checked: string[] = [];
+    const checkLabel = policy.checkLabel;
+    policy.checkLabel = (name, value) => {
+      checked.push(`${name}=${value}`);
+      return checkLabel(name, value);
+    };
+    scanOk(encodeWriteRequest({ timeseries: [floatSeries("game_x", { host: "gs-1", shard_id: "1" })] }), policy);
+    expect(checked).toEqual(["host=gs-1", "shard_id=1"]);
+    checked = [];
+    const scan = scanOk(encodeWriteRequest({ timeseries: [floatSeries("game_x", { host: "gs-1", shard_id: "2" }), floatSeries("game_y", { host: "gs-1", player_id: "p", shard_id: "1" })] }), policy);
+    expect(checked).toEqual(["shard_id=2", "player_id=p"]);
+    expect(verdicts(scan)).toEqual(["ok", "forbidden_label"]);
+  });
+
   test("the cache stays within maxCachedSeries and verdicts stay right after eviction", () => {
     const policy = newPolicy({ maxCachedSeries: 100 });
     const series = Array.from({ length: 1000 }, (_, i) => floatSeries("game_x", { id: `s${i}`, ...(i % 7 === 0 ? { user_id: "u" } : {}) }));
