@@ -54,7 +54,7 @@ function buildProgram(): Command {
     .option("--series-budget <n>", "max active series on this host (default 300)", parsePositiveInt)
     .addOption(new Option("--cadence <mode>", "start in this cadence (default steady)").choices(["steady", "incident"]))
     .option("--data-dir <dir>", "where state (and the delivery queue) live (default /var/lib/edge-agent)")
-    .option("--remote-write-url <url>", "Prometheus remote-write endpoint (hub, AMP, Prometheus, VictoriaMetrics); repeatable", collect, [] as string[])
+    .option("--remote-write-url <url>", "Prometheus remote-write endpoint (hub, AMP, Prometheus, VictoriaMetrics); repeatable", collect)
     .option("--remote-write-token-file <file>", "bearer token for the remote-write endpoints")
     .addHelpText(
       "after",
@@ -99,8 +99,8 @@ function buildProgram(): Command {
     .description("run the hub: multi-tenant remote-write gateway in front of AMP, Mimir, Prometheus or VictoriaMetrics")
     .option("-c, --config <file>", "YAML hub config (tenants with token files, upstreams, limits); flags below override it")
     .option("--listen <addr>", "address for remote write, OTLP, /metrics and admin (default 0.0.0.0:9201)")
-    .option("--upstream <url>", "remote-write URL to forward to; repeatable (first is the default)", collect, [] as string[])
-    .option("--tenant <name:token>", "quick start: a tenant and its bearer token, written to the first upstream; repeatable", collect, [] as string[])
+    .option("--upstream <url>", "remote-write URL to forward to; repeatable (first is the default)", collect)
+    .option("--tenant <name:token>", "quick start: a tenant and its bearer token, written to the first upstream; repeatable", collect)
     .option("--data-dir <dir>", "disk queues, dedupe window and fleet rules (default /var/lib/edge-hub)")
     .option("--admin-token-file <file>", "token for /api/v1/fleet and the fleet cadence switch")
     .option("--hub-id <id>", "this instance's name in logs, metrics and the freshness probe (default hostname)")
@@ -129,9 +129,9 @@ function buildProgram(): Command {
     .argument("<mode>", "incident | steady", parseMode)
     .requiredOption("--selector <labels>", "agent identity labels, e.g. region=eu-west-1 or region=eu-west-1,cluster=c7 ('*' = all)")
     .option("--for <duration>", "incident only: time before agents revert (default 30m)", parseDurationArg)
-    .option("--hub <url>", "hub base URL; repeatable for every instance behind the load balancer (default http://127.0.0.1:9201)", collect, [] as string[])
+    .option("--hub <url>", "hub base URL; repeatable for every instance behind the load balancer (default http://127.0.0.1:9201)", collect)
     .option("--admin-token-file <file>", "admin token (or EDGE_HUB_ADMIN_TOKEN)")
-    .action(async (mode: "steady" | "incident", opts: { selector: string; for?: number; hub: string[]; adminTokenFile?: string }) => {
+    .action(async (mode: "steady" | "incident", opts: { selector: string; for?: number; hub?: string[]; adminTokenFile?: string }) => {
       const { hubCadenceCommand } = await import("../hub/cli/hub-command");
       await hubCadenceCommand(mode, opts);
     });
@@ -218,7 +218,7 @@ function parseDurationArg(v: string): number {
   return sec;
 }
 
-function collect(v: string, prev: string[]): string[] {
+function collect(v: string, prev: string[] = []): string[] {
   return [...prev, v];
 }
 

@@ -54,11 +54,11 @@ function adminToken(file: string | undefined): string {
 
 export async function hubCadenceCommand(
   mode: "steady" | "incident",
-  opts: { selector: string; for?: number; hub: string[]; adminTokenFile?: string },
+  opts: { selector: string; for?: number; hub?: string[]; adminTokenFile?: string },
 ): Promise<void> {
   if (mode === "steady" && opts.for !== undefined) exitWith("--for only applies to incident mode");
   const token = adminToken(opts.adminTokenFile);
-  const hubs = opts.hub.length ? opts.hub : ["http://127.0.0.1:9201"];
+  const hubs = opts.hub?.length ? opts.hub : ["http://127.0.0.1:9201"];
   let failed = 0;
   for (const hub of hubs) {
     try {
