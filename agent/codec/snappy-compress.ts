@@ -191,3 +191,43 @@ function emitCopy(dst: Uint8Array, d: number, offset: number, length: number): n
   dst[d++] = offset & 0xff;
   return d;
 }
+
+/**
+ * Joins Snappy blocks into one block whose uncompressed form is the concatenation of theirs,
+ * without decompressing: a block is a varint length followed by literal/copy elements, and a
+ * copy's offset counts back from the current output position, never further back than its own
+ * block's start, so element streams can be laid end to end under one new length. (Remote write
+ * relies on it: concatenated WriteRequests are one WriteRequest.) Returns undefined when a block
+ * does not start with a valid length varint.
+ */
+export function concatSnappyBlocks(blocks: readonly Uint8Array[]): Uint8Array | undefined {
+  let total = 0;
+  let bodyBytes = 0;
+  const starts: number[] = [];
+  for (const b of blocks) {
+    let length = 0;
+    let shift = 0;
+    let i = 0;
+    for (;;) {
+      if (i >= b.length || i >= 5) return undefined;
+      const byte = b[i++];
+      length += (byte & 0x7f) * 2 ** shift;
+      shift += 7;
+      if (byte < 0x80) break;
+    }
+    total += length;
+    bodyBytes += b.length - i;
+    starts.push(i);
+  }
+  if (total > 0xffffffff) return undefined;
+  const head = new Uint8Array(5);
+  const headBytes = putVarint(head, 0, total);
+  const out = new Uint8Array(headBytes + bodyBytes);
+  out.set(head.subarray(0, headBytes), 0);
+  let at = headBytes;
+  for (let k = 0; k < blocks.length; k++) {
+    out.set(blocks[k].subarray(starts[k]), at);
+    at += blocks[k].length - starts[k];
+  }
+  return out;
+}

@@ -151,9 +151,19 @@ function startBunServer(bun: BunGlobal, listen: string, handler: HttpHandler, lo
 }
 
 async function readFetchBody(request: Request, maxBytes: number): Promise<Result<Uint8Array, BodyError>> {
-  const declared = Number(request.headers.get("content-length") ?? "0");
+  const lengthHeader = request.headers.get("content-length");
+  const declared = Number(lengthHeader ?? "0");
   if (declared > maxBytes) return err(tooLarge(maxBytes, declared));
   if (!request.body) return ok(new Uint8Array(0));
+  // A declared length within the limit: one read (the server holds the body to that length).
+  if (lengthHeader !== null && Number.isSafeInteger(declared)) {
+    try {
+      const bytes = new Uint8Array(await request.arrayBuffer());
+      return bytes.length > maxBytes ? err(tooLarge(maxBytes)) : ok(bytes);
+    } catch {
+      return err({ status: 400, reason: "aborted", message: "request aborted" });
+    }
+  }
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;

@@ -5,7 +5,7 @@
  */
 import { frameId, framePayload } from "./frame";
 import type { QueueFile } from "./queue-fs";
-import { createFrameScanner } from "./segment-scanner";
+import { createFrameScanner, DEFAULT_CHUNK_BYTES } from "./segment-scanner";
 import { segmentEnd, type SegmentInfo } from "./segment-info";
 
 export interface QueueRecord {
@@ -70,7 +70,9 @@ export async function readRecords(source: SegmentSource, from: number, limits: R
       position = segmentEnd(segment);
       continue;
     }
-    const scanner = createFrameScanner(file, segment.bytes, position - segment.start);
+    // A sender peeking one record at a time reads a small window, not 256 KiB per record.
+    const chunk = limits.maxRecords <= 4 ? 16 * 1024 : DEFAULT_CHUNK_BYTES;
+    const scanner = createFrameScanner(file, segment.bytes, position - segment.start, chunk);
     for (;;) {
       const step = await scanner.next();
       const offset = segment.start + step.position;

@@ -7,9 +7,9 @@
  * It is the agent's own delivery code (agent/queue + agent/sinks/remote-write), not a copy: each
  * shard is a DiskQueue under `<dataDir>/upstreams/<name>/<k>` drained by one remote-write sink,
  * so one sender's requests stay in order (PRW 1.0 requires per-series order) while different
- * senders go out in parallel. Records hold the request exactly as it will be sent (snappy
- * WriteRequest); the record id is `<tenant>|<batch id>`, and the batch id is forwarded so a
- * deduping store (or another hub) can drop a replay.
+ * senders go out in parallel. Records hold the request as it will be sent (snappy WriteRequest);
+ * the record id is `<tenant>|<batch id>#<samples>`. Under load a shard sends up to 64 waiting
+ * records as one request (Snappy blocks joined, not recompressed).
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -89,6 +89,11 @@ export class Forwarder {
           extraHeaders: authorization ? () => ({ authorization: authorization! }) : undefined,
           recordHeaders: (id: string) => recordHeaders(config, id),
           authorize: deps.authorize,
+          // Waiting records go up together (their Snappy blocks joined, no recompression): one
+          // upstream request per ~10k samples under load instead of one per agent request. Not
+          // with a tenant header, which is per request.
+          mergeRecords: config.tenantHeader ? 1 : 64,
+          mergeBytes: 256 * 1024,
         },
         { clock: deps.clock, log: deps.log, queue: q.value },
       );
@@ -102,9 +107,9 @@ export class Forwarder {
   }
 
   /** Makes one request durable in the shard for `senderKey`; resolves after fsync. */
-  async append(senderKey: string, payload: Uint8Array, tenant: string, batchId: string): Promise<Result<void, QueueError>> {
+  async append(senderKey: string, payload: Uint8Array, tenant: string, batchId: string, samples = 0): Promise<Result<void, QueueError>> {
     const shard = this.shards[shardOf(senderKey, this.shards.length)];
-    const r = await shard.queue.append(payload, { id: `${tenant}|${batchId}`.slice(0, 1000), priority: 0 });
+    const r = await shard.queue.append(payload, { id: `${`${tenant}|${batchId}`.slice(0, 990)}#${samples}`, priority: 0 });
     if (!r.ok) return r;
     shard.sink.notify();
     return ok(undefined);
@@ -157,6 +162,8 @@ export class Forwarder {
 /** Headers that depend on the record: the tenant for multi-tenant stores, the batch id. */
 function recordHeaders(config: UpstreamConfig, id: string): Record<string, string> {
   const bar = id.indexOf("|");
+  // Merged requests carry the first record's id; every record of one shard is one tenant's only
+  // when tenantHeader is set, and then merging is off.
   const tenant = bar < 0 ? "" : id.slice(0, bar);
   const headers: Record<string, string> = {};
   if (config.tenantHeader && tenant) headers[config.tenantHeader.toLowerCase()] = tenant;

@@ -140,7 +140,8 @@ export function createHubIngest(deps: HubIngestDeps) {
     }
 
     if (payload.length > 0) {
-      const appended = await forwarder.append(ctx.senderKey, payload, t, ctx.batchId ?? `${config.hubId}:${deps.clock.nowMs()}:${counters.nextSeq()}`);
+      const batchId = ctx.batchId ?? `${config.hubId}:${deps.clock.nowMs()}:${counters.nextSeq()}`;
+      const appended = await forwarder.append(ctx.senderKey, payload, t, batchId, verdicts.keptSamples);
       if (!appended.ok) {
         counters.requestRejected(t, "queue_error");
         deps.log.error("Could not queue a write; answered 503 so the sender retries.", { tenant: t, upstream: forwarder.name, error: appended.error.code });

@@ -33,6 +33,7 @@
  * headers to each request, `authorize(request)` returns headers to add last (AWS SigV4 signs the
  * final headers and body), and `onResponse(status, headers)` sees every answer, probes included.
  */
+import { concatSnappyBlocks } from "../../codec/snappy-compress";
 import type { Clock, Logger } from "../../core/deps";
 import type { DiskQueue, QueueRecord } from "../../queue/disk-queue";
 import { backoffMs, DEFAULT_RETRY_POLICY, parseRetryAfter, type RetryPolicyConfig } from "../retry-policy";
@@ -78,6 +79,14 @@ export interface RemoteWriteSinkConfig {
   authorize?: (request: OutgoingRequest) => Promise<Record<string, string>>;
   /** Called after every response (deliveries and probes). */
   onResponse?: (status: number, headers: Headers) => void;
+  /**
+   * Send up to this many queued records as one request when they are waiting (prometheus
+   * protocol only; default 1). Their Snappy blocks are joined without recompressing. For a relay
+   * like the hub: an agent keeps 1, because a receiver dedupes on each request's batch id.
+   */
+  mergeRecords?: number;
+  /** Payload bytes of one merged request (default 1 MiB). */
+  mergeBytes?: number;
 }
 
 export interface RemoteWriteSinkDeps {
@@ -165,6 +174,10 @@ export function createRemoteWriteSink(config: RemoteWriteSinkConfig, deps: Remot
   const isOtlp = config.protocol === "otlp";
   const backlogAfterMs = config.backlogAfterMs ?? DEFAULT_BACKLOG_AFTER_MS;
   const freshFirst = config.order === "fresh-first" ? new FreshFirstTracker(backlogAfterMs) : undefined;
+  const mergeRecords = Math.max(1, Math.floor(config.mergeRecords ?? 1));
+  const mergeBytes = config.mergeBytes ?? 1024 * 1024;
+  // Merging joins Snappy blocks: remote write only, and not with fresh-first's out-of-order sends.
+  const merging = mergeRecords > 1 && !isOtlp && !freshFirst;
   let running = false;
   let loop: Promise<void> | undefined;
   let wake: (() => void) | undefined;
@@ -275,12 +288,13 @@ export function createRemoteWriteSink(config: RemoteWriteSinkConfig, deps: Remot
       if (fresh) return { record: fresh, ahead: true };
     }
     for (;;) {
-      const peeked = await deps.queue.peek({ maxRecords: 1 });
+      const peeked = await deps.queue.peek(merging ? { maxRecords: mergeRecords, maxBytes: mergeBytes } : { maxRecords: 1 });
       if (!peeked.ok) {
         deps.log.error("Remote-write sink could not read its queue.", { sink: config.name, error: peeked.error.code });
         return "unreadable";
       }
-      const record = peeked.value.records[0];
+      const records = peeked.value.records;
+      const record = records.length > 1 ? merged(records) : records[0];
       if (record === undefined) return "idle";
       if (!freshFirst?.consumeSentAhead(record.offset)) return { record, ahead: false };
       await deps.queue.ack(record.nextOffset);
@@ -291,6 +305,20 @@ export function createRemoteWriteSink(config: RemoteWriteSinkConfig, deps: Remot
   async function settle(record: AppendedRecord | QueueRecord, ahead: boolean): Promise<void> {
     if (ahead) freshFirst?.markSentAhead(record.offset);
     else await deps.queue.ack((record as QueueRecord).nextOffset);
+  }
+
+  /**
+   * Several waiting records as one: the Snappy blocks joined (one WriteRequest of all their
+   * series, in queue order), acknowledged together, id `<first batch id>+<n-1>#<samples>`.
+   */
+  function merged(records: QueueRecord[]): QueueRecord {
+    const payload = concatSnappyBlocks(records.map((r) => r.payload));
+    if (payload === undefined) return records[0];
+    let samples = 0;
+    for (const r of records) samples += parseRecordId(r.id).samples;
+    const first = records[0];
+    const last = records[records.length - 1];
+    return { ...first, nextOffset: last.nextOffset, id: `${parseRecordId(first.id).batchId}+${records.length - 1}#${samples}`, payload };
   }
 
   // ---- waiting ------------------------------------------------------------------------------

@@ -135,3 +135,28 @@ describe("remote-write sink: hooks", () => {
     await t.stop();
   });
 });
+
+describe("remote-write sink: merging waiting records (the hub's forwarders)", () => {
+  it("sends waiting records as one request of joined Snappy blocks, acks them together, counts their samples", async () => {
+    const { snappyCompress } = await import("../../../agent/codec/snappy-compress");
+    const snappy = (await import("snappyjs")).default;
+    const queue = memoryQueue();
+    const parts = ["alpha-", "beta-", "gamma"];
+    for (let i = 0; i < parts.length; i++) await queue.append(snappyCompress(new TextEncoder().encode(parts[i])), { id: formatRecordId(`t|b:${i}`, 10 + i) });
+    const { fetch, seen } = scriptedFetch(() => 204);
+    const sink = createRemoteWriteSink(
+      { name: "merge", url: "http://store.test/api/v1/write", userAgent: "t", timeoutMs: 30_000, maxRequestsPerSec: 100, retry: { baseMs: 10, capMs: 100, maxRetryAfterMs: 1000 }, mergeRecords: 64 },
+      { clock: fakeTimerClock, log: silentLogger, queue, fetch, random: () => 0.5 },
+    );
+    sink.start();
+    await vi.advanceTimersByTimeAsync(500);
+    expect(seen).toHaveLength(1);
+    expect(new TextDecoder().decode(snappy.uncompress(seen[0].body))).toBe("alpha-beta-gamma");
+    expect(seen[0].batchId).toBe("t|b:0+2");
+    expect(queue.stats().recordsPending).toBe(0);
+    expect(sink.stats.samplesSent).toBe(33);
+    const stopped = sink.stop();
+    await vi.runOnlyPendingTimersAsync();
+    await stopped;
+  });
+});
