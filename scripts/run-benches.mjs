@@ -28,6 +28,7 @@ const BENCHES = [
   { name: "chaos-kill", file: "bench/chaos-kill.bench.ts", verdict: "CHAOS-KILL:", chaos: true },
   { name: "receiver-outage", file: "bench/receiver-outage.bench.ts", verdict: "RECEIVER-OUTAGE:", chaos: true },
   { name: "torn-tail", file: "bench/torn-tail.bench.ts", verdict: "TORN-TAIL:", chaos: true },
+  { name: "hub-decode", file: "bench/hub-decode.bench.ts", verdict: "HUB-DECODE:", hub: true },
   { name: "sigv4", file: "bench/sigv4.bench.ts", verdict: "SIGV4:", hub: true },
   { name: "hub-relay", file: "bench/hub-relay.bench.ts", verdict: "HUB-RELAY:", hub: true },
   { name: "hub-chaos", file: "bench/hub-chaos.bench.ts", verdict: "HUB-CHAOS:", hub: true },

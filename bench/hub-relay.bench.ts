@@ -1,0 +1,352 @@
+/**
+ * Hub relay throughput versus vmagent, same generator, same run:
+ *
+ *   (a) fleet generator → dist/agent hub (disk queue, fsync before 204) → VictoriaMetrics
+ *   (b) fleet generator → vmagent 1.79 (its own file-backed queue)     → VictoriaMetrics
+ *
+ *   node_modules/bun/bin/bun.exe bench/hub-relay.bench.ts [--agents 1000] [--levels 200000,400000,800000,max]
+ *        [--samples-per-series 1] [--in-flight 32] [--shards 16] [--measure 20] [--only hub|vmagent]
+ *   (or: node scripts/run-benches.mjs --only hub-relay;  BENCH_QUICK=1 for short windows;
+ *    AGENT_BIN=… another hub build)
+ *
+ * Generator (bench/lib/fleet-generator.ts, a Node child process): 1,000 agents × 300 series
+ * (labels __name__ of 30 metrics, az, build_id, cluster, host, instance_type, region, shard_id),
+ * one snappy PRW 1.0 request of 300 samples per agent flush (10 s cadence, simulated time: the
+ * timestamps advance 10 s per flush of an agent however fast flushes go, starting 12 h ago), with
+ * `X-Edge-Agent-Batch-Id: host:seq` and the headers of a real agent; bodies pre-compressed once,
+ * values patched per flush; one request in flight per agent, at most 32 in total over 32
+ * keep-alive connections; no retries (a failed flush is counted and skipped).
+ * Offered load ramps through the levels (samples/s; `max` = as fast as 32 in flight allow); each
+ * level settles for 4 s and is measured over 20 s:
+ *   accepted/s     samples in requests answered 2xx (the generator's count)
+ *   arrived/s      vm_rows_inserted_total{type="promremotewrite"} of the relay's VictoriaMetrics
+ *   p50/p99        request latency seen by the generator (answered requests)
+ *   CPU, RSS       of the relay, of VictoriaMetrics and of the generator (/proc, all threads);
+ *                  all three share the box's 2 cores, so the relay's figure is what it got
+ *   backlog        hub: ingest_backlog records at the window's end; vmagent: pending bytes
+ * Each relay gets a fresh VictoriaMetrics and relay data dir, one after the other (never both at
+ * once). The hub runs with a YAML config: 1 upstream, 16 shards, maxRequestsPerSec 100000 per
+ * shard (the defaults, 4 × 200 req/s, cap it at 240k samples/s with 300-sample requests).
+ * A null sink calibration first shows what the generator alone can push.
+ *
+ * After the ramp, the generator stops, the relay drains (VictoriaMetrics rows ≥ samples
+ * acknowledged, relay backlog 0; at most 60 s), and 20 agents' series (6,000 series, every
+ * acknowledged flush) are read back with /api/v1/export: every acknowledged sample must be there
+ * with its exact value.
+ *
+ * Goals (verdict HUB-RELAY): the hub sustains ≥ 200k samples/s (accepted ≥ 95 % of 200k, arrived
+ * ≥ 95 % of accepted) with p99 ≤ 250 ms at some level, and the hub's best sustained throughput
+ * (min(accepted, arrived) at a level with p99 ≤ 250 ms) ≥ vmagent's (ratio printed either way).
+ * and every acknowledged sample read back from the hub's VictoriaMetrics with its exact value
+ * after the drain. The run is invalid (exit 1) when nothing was acknowledged.
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { FleetProcess } from "./lib/fleet-driver";
+import { checkAgent, emptyCounts, type CheckCounts } from "./lib/fleet-check";
+import type { FleetSummary, WindowStats } from "./lib/fleet-generator";
+import { SERIES_PER_AGENT } from "./lib/fleet-wire";
+import { logSummary } from "./lib/chaos";
+import { fmtNum, freeTcpPort, prng, sleep, table } from "./lib/common";
+import { CpuWindow, HUB_BIN, HubProc, Proc, VICTORIA_BIN, VMAGENT_BIN, Victoria, Vmagent, requireFile, startNullSink, sumMetric, writeHubConfig } from "./lib/relays";
+
+const quick = process.env.BENCH_QUICK === "1";
+const argv = process.argv.slice(2);
+const arg = (name: string, dflt: string) => {
+  const i = argv.indexOf(`--${name}`);
+  return i === -1 ? dflt : argv[i + 1];
+};
+const AGENTS = Number(arg("agents", "1000"));
+const LEVELS = arg("levels", "200000,400000,800000,max")
+  .split(",")
+  .map((s) => (s === "max" ? Infinity : Number(s)));
+const SAMPLES_PER_SERIES = Number(arg("samples-per-series", "1"));
+const IN_FLIGHT = Number(arg("in-flight", "32"));
+const SHARDS = Number(arg("shards", "16"));
+const SETTLE_SEC = quick ? 2 : 4;
+const MEASURE_SEC = Number(arg("measure", quick ? "8" : "20"));
+const WARMUP_SEC = quick ? 5 : 10;
+const ONLY = arg("only", "");
+const CADENCE_MS = 10_000;
+const CHECK_AGENTS = 20;
+const TOKEN = "bench-tenant-token-0123456789abcdef";
+const GOAL_SAMPLES_PER_SEC = 200_000;
+const GOAL_P99_MS = 250;
+
+interface LevelRow {
+  relay: string;
+  offered: number;
+  w: WindowStats;
+  arrivedPerSec: number;
+  relayCpu: number;
+  vmCpu: number;
+  genCpu: number;
+  relayRss: number;
+  vmRss: number;
+  backlog: string;
+}
+
+interface RelayRun {
+  relay: string;
+  levels: LevelRow[];
+  summary: FleetSummary;
+  drainSec: number;
+  drained: boolean;
+  check: CheckCounts;
+  peakRss: number;
+  extra: string[];
+}
+
+const fmtRate = (r: number) => (Number.isFinite(r) ? `${fmtNum(r / 1000)}k` : "max");
+
+async function calibrate(): Promise<string> {
+  const sink = await startNullSink();
+  const g = await FleetProcess.start({ url: sink.url, agents: AGENTS, samplesPerSeries: SAMPLES_PER_SERIES, cadenceMs: CADENCE_MS, mode: "paced", rateSamplesPerSec: Infinity, maxInFlight: IN_FLIGHT, retry: false, runTag: "cal" });
+  await g.start();
+  await sleep(1000);
+  await g.window();
+  const cw = new CpuWindow([g.pid]);
+  await sleep(quick ? 2000 : 4000);
+  const w = await g.window();
+  const [cpu] = cw.pct();
+  await g.stop();
+  await g.exit();
+  await sink.close();
+  return `generator alone into a null sink (node:http, same process as this orchestrator): ${fmtNum(w.ackedSamplesPerSec)} samples/s (${fmtNum(w.ok2xx / w.seconds)} req/s) at ${fmtNum(cpu)} % CPU; p99 ${w.latencyMs.p99.toFixed(1)} ms; body ${fmtNum(g.bodyBytes.compressed)} B snappy / ${fmtNum(g.bodyBytes.raw)} B raw per ${SERIES_PER_AGENT * SAMPLES_PER_SERIES}-sample request`;
+}
+
+async function runRelay(relay: "hub" | "vmagent", work: string): Promise<RelayRun> {
+  const dir = join(work, relay);
+  const vm = await Victoria.start(join(dir, "vm"), join(dir, "vm.log"));
+  let proc: Proc;
+  let writeUrl: string;
+  let backlog: () => Promise<string>;
+  let drainedQueue: () => Promise<boolean>;
+  let hub: HubProc | undefined;
+  let vmagent: Vmagent | undefined;
+  if (relay === "hub") {
+    const port = await freeTcpPort();
+    const config = writeHubConfig({ dataDir: join(dir, "data"), port, upstreamUrl: vm.writeUrl, tenant: "bench", token: TOKEN, shards: SHARDS, maxRequestsPerSec: 100_000 });
+    hub = (await HubProc.start(config, port, join(dir, "hub.log"))).hub;
+    proc = hub.p;
+    writeUrl = hub.writeUrl;
+    backlog = async () => `${fmtNum(sumMetric(await hub!.metrics(), "ingest_backlog"))} rec`;
+    drainedQueue = async () => sumMetric(await hub!.metrics(), "ingest_backlog") === 0;
+  } else {
+    vmagent = await Vmagent.start(join(dir, "queue"), vm.writeUrl, join(dir, "vmagent.log"));
+    proc = vmagent.p;
+    writeUrl = vmagent.writeUrl;
+    backlog = async () => `${fmtNum((await vmagent!.pendingBytes()) / 1024)} KiB`;
+    drainedQueue = async () => (await vmagent!.pendingBytes()) === 0;
+  }
+  const rows0 = await vm.rowsInserted();
+  const g = await FleetProcess.start({
+    url: writeUrl,
+    agents: AGENTS,
+    samplesPerSeries: SAMPLES_PER_SERIES,
+    cadenceMs: CADENCE_MS,
+    mode: "paced",
+    rateSamplesPerSec: LEVELS[0],
+    maxInFlight: IN_FLIGHT,
+    retry: false,
+    bearerToken: TOKEN,
+    runTag: relay === "hub" ? "hb" : "va",
+    timeoutMs: 30_000,
+  });
+  const levels: LevelRow[] = [];
+  const extra: string[] = [];
+  try {
+    await g.start();
+    console.log(`  ${relay}: warm-up ${WARMUP_SEC} s at ${fmtRate(LEVELS[0])} (first flush of ${fmtNum(AGENTS * SERIES_PER_AGENT)} series)`);
+    await sleep(WARMUP_SEC * 1000);
+    for (const level of LEVELS) {
+      await g.setRate(level);
+      await sleep(SETTLE_SEC * 1000);
+      await g.window();
+      const cw = new CpuWindow([proc.pid, vm.p.pid, g.pid]);
+      const r0 = await vm.rowsInserted();
+      const t0 = performance.now();
+      await sleep(MEASURE_SEC * 1000);
+      const w = await g.window();
+      const r1 = await vm.rowsInserted();
+      const sec = (performance.now() - t0) / 1000;
+      const [relayCpu, vmCpu, genCpu] = cw.pct();
+      const row: LevelRow = { relay, offered: level, w, arrivedPerSec: (r1 - r0) / sec, relayCpu, vmCpu, genCpu, relayRss: proc.rssMiB(), vmRss: vm.p.rssMiB(), backlog: await backlog().catch((e) => `? (${(e as Error).message})`) };
+      levels.push(row);
+      console.log(
+        `  ${relay} ${fmtRate(level)}: accepted ${fmtNum(w.ackedSamplesPerSec)}/s, arrived ${fmtNum(row.arrivedPerSec)}/s, p50 ${w.latencyMs.p50.toFixed(1)} ms, p99 ${w.latencyMs.p99.toFixed(1)} ms, ` +
+          `2xx ${w.ok2xx} 429 ${w.r429} 5xx ${w.r5xx} 4xx ${w.r4xx} net ${w.netErrors}, CPU relay ${fmtNum(relayCpu)} % VM ${fmtNum(vmCpu)} % gen ${fmtNum(genCpu)} %, backlog ${row.backlog}`,
+      );
+      if (Object.keys(w.errors).length) console.log(`    errors: ${JSON.stringify(w.errors)}`);
+    }
+    const stopped = await g.stop();
+    const summary = stopped.summary;
+    // Drain: the store holds at least what was acknowledged and the relay's queue is empty.
+    const tDrain = Date.now();
+    let drained = false;
+    while (Date.now() - tDrain < 60_000) {
+      const rows = (await vm.rowsInserted()) - rows0;
+      if (rows >= summary.totals.samplesAcked && (await drainedQueue().catch(() => false))) {
+        drained = true;
+        break;
+      }
+      await sleep(250);
+    }
+    const drainSec = (Date.now() - tDrain) / 1000;
+    // Read back 20 agents, every series, every flush.
+    await vm.forceFlush();
+    await sleep(1500);
+    const check = emptyCounts();
+    const rand = prng(relay === "hub" ? 11 : 12);
+    const picked = new Set<number>();
+    while (picked.size < Math.min(CHECK_AGENTS, AGENTS)) picked.add(Math.floor(rand() * AGENTS));
+    const maxNext = Math.max(...summary.agents.map((a) => a.next));
+    const endMs = summary.config.t0Ms + (maxNext * SAMPLES_PER_SERIES + 1) * CADENCE_MS;
+    for (const i of picked) {
+      const acks = summary.agents[i];
+      const series = await vm.export(`{host="${acks.host}"}`, summary.config.t0Ms, endMs);
+      checkAgent(
+        summary,
+        acks,
+        series.map((s) => ({ name: s.metric.__name__, shardId: s.metric.shard_id, timestamps: s.timestamps, values: s.values })),
+        check,
+      );
+    }
+    if (hub) {
+      const m = await hub.metrics();
+      const codes = m.filter((s) => s.name === "upstream_requests_total").map((s) => `${s.labels.code}: ${fmtNum(s.value)}`);
+      extra.push(`hub: tenant_samples_ingested_total ${fmtNum(sumMetric(m, "tenant_samples_ingested_total"))}; upstream_requests_total by code {${codes.join(", ")}}`);
+      const logs = logSummary(readFileSync(join(dir, "hub.log"), "utf8"));
+      if (logs.length) extra.push(`hub warn/error log lines: ${logs.slice(0, 6).map((l) => `${l.level} "${l.msg}" ×${l.count}`).join("; ")}`);
+    } else if (vmagent) {
+      const m = await vmagent.metrics();
+      extra.push(
+        `vmagent: vmagent_rows_inserted_total ${fmtNum(sumMetric(m, "vmagent_rows_inserted_total"))}; vmagent_remotewrite_requests_total ${m
+          .filter((s) => s.name === "vmagent_remotewrite_requests_total")
+          .map((s) => `${s.labels.status_code}: ${fmtNum(s.value)}`)
+          .join(", ")}`,
+      );
+    }
+    return { relay, levels, summary, drainSec, drained, check, peakRss: proc.peakRssMiB(), extra };
+  } finally {
+    await g.exit().catch(() => undefined);
+    await proc.stop();
+    await vm.p.stop();
+  }
+}
+
+/** Best sustained samples/s: min(accepted, arrived) at a level with p99 within the goal. */
+function sustained(run: RelayRun): { rate: number; at?: LevelRow } {
+  let best: { rate: number; at?: LevelRow } = { rate: 0 };
+  for (const l of run.levels) {
+    if (l.w.latencyMs.p99 > GOAL_P99_MS) continue;
+    const r = Math.min(l.w.ackedSamplesPerSec, l.arrivedPerSec);
+    if (r > best.rate) best = { rate: r, at: l };
+  }
+  return best;
+}
+
+async function main(): Promise<void> {
+  requireFile(HUB_BIN, "run 'SKIP_ARM64=1 npm run build'");
+  requireFile(VICTORIA_BIN, "install Debian's victoria-metrics");
+  requireFile(VMAGENT_BIN, "install Debian's vmagent");
+  const watchdog = setTimeout(() => {
+    console.error("hub-relay: watchdog: still running after 420 s; giving up");
+    process.exit(1);
+  }, 420_000);
+  const work = mkdtempSync(join(tmpdir(), "hub-relay-"));
+  let keep = false;
+  try {
+    console.log(`hub-relay: hub ${HUB_BIN}; ${AGENTS} agents × ${SERIES_PER_AGENT} series, ${SERIES_PER_AGENT * SAMPLES_PER_SERIES} samples/request, ${IN_FLIGHT} in flight; levels ${LEVELS.map(fmtRate).join(", ")}; ${MEASURE_SEC} s windows; work dir ${work}`);
+    console.log(await calibrate());
+    const runs: RelayRun[] = [];
+    for (const relay of ["hub", "vmagent"] as const) {
+      if (ONLY && ONLY !== relay) continue;
+      runs.push(await runRelay(relay, work));
+    }
+
+    console.log("");
+    console.log(
+      table(
+        ["relay", "offered/s", "accepted/s", "arrived in VM/s", "p50 ms", "p99 ms", "2xx", "429", "5xx", "other", "not sent (cap)", "relay CPU", "relay RSS", "VM CPU", "gen CPU", "backlog at end"],
+        runs.flatMap((r) =>
+          r.levels.map((l) => [
+            r.relay,
+            fmtRate(l.offered),
+            fmtNum(l.w.ackedSamplesPerSec),
+            fmtNum(l.arrivedPerSec),
+            l.w.latencyMs.p50.toFixed(1),
+            l.w.latencyMs.p99.toFixed(1),
+            fmtNum(l.w.ok2xx),
+            fmtNum(l.w.r429),
+            fmtNum(l.w.r5xx),
+            fmtNum(l.w.r4xx + l.w.netErrors),
+            fmtNum(l.w.deferred),
+            `${fmtNum(l.relayCpu)} %`,
+            `${fmtNum(l.relayRss)} MiB`,
+            `${fmtNum(l.vmCpu)} %`,
+            `${fmtNum(l.genCpu)} %`,
+            l.backlog,
+          ]),
+        ),
+      ),
+    );
+    console.log(`(CPU: 100 % = one core; the generator, the relay and VictoriaMetrics share 2 cores. "not sent (cap)": requests the offered rate called for while all ${IN_FLIGHT} slots waited on the relay)`);
+    for (const r of runs) {
+      const c = r.check;
+      console.log(
+        `${r.relay}: drained in ${r.drainSec.toFixed(1)} s${r.drained ? "" : " (NOT drained within 60 s)"}; peak RSS ${fmtNum(r.peakRss)} MiB; totals: ${fmtNum(r.summary.totals.samplesAcked)} samples acknowledged, ${fmtNum(r.summary.totals.requests)} requests; ` +
+          `read-back of ${c.agents} agents (${fmtNum(c.series)} series): ${fmtNum(c.acknowledged)} acknowledged samples, missing ${c.missing}, wrong value ${c.wrongValue}, stored twice ${c.storedTwice}, stored but not acknowledged ${c.unacknowledgedStored}`,
+      );
+      for (const e of c.examples) console.log(`  ${e}`);
+      for (const e of r.extra) console.log(`  ${e}`);
+    }
+    const hubRun = runs.find((r) => r.relay === "hub");
+    const vmaRun = runs.find((r) => r.relay === "vmagent");
+    let pass = true;
+    if (hubRun) {
+      const at200 = hubRun.levels.filter((l) => l.w.ackedSamplesPerSec >= 0.95 * GOAL_SAMPLES_PER_SEC && l.arrivedPerSec >= 0.95 * l.w.ackedSamplesPerSec && l.w.latencyMs.p99 <= GOAL_P99_MS);
+      const ok200 = at200.length > 0;
+      pass &&= ok200;
+      console.log(`hub sustains ≥ ${fmtNum(GOAL_SAMPLES_PER_SEC / 1000)}k samples/s with p99 ≤ ${GOAL_P99_MS} ms: ${ok200 ? `PASS (levels ${at200.map((l) => fmtRate(l.offered)).join(", ")})` : "FAIL"}`);
+    }
+    if (hubRun && vmaRun) {
+      const h = sustained(hubRun);
+      const v = sustained(vmaRun);
+      const ratio = v.rate > 0 ? h.rate / v.rate : Infinity;
+      pass &&= ratio >= 1;
+      const peakH = Math.max(...hubRun.levels.map((l) => l.w.ackedSamplesPerSec));
+      const peakV = Math.max(...vmaRun.levels.map((l) => l.w.ackedSamplesPerSec));
+      console.log(
+        `best sustained (min(accepted, arrived), p99 ≤ ${GOAL_P99_MS} ms): hub ${fmtNum(h.rate)}/s${h.at ? ` at ${fmtRate(h.at.offered)}` : ""}, vmagent ${fmtNum(v.rate)}/s${v.at ? ` at ${fmtRate(v.at.offered)}` : ""}; ratio hub/vmagent ${ratio.toFixed(2)} → ${ratio >= 1 ? "PASS" : "FAIL"}`,
+      );
+      console.log(`peak accepted (any latency): hub ${fmtNum(peakH)}/s, vmagent ${fmtNum(peakV)}/s; ratio ${(peakH / Math.max(1, peakV)).toFixed(2)}`);
+    }
+    for (const r of runs) {
+      const intact = r.check.missing === 0 && r.check.wrongValue === 0 && r.drained;
+      console.log(`${r.relay}: every acknowledged sample read back exactly, queue drained: ${intact ? "yes" : `NO (missing ${r.check.missing}, wrong ${r.check.wrongValue}${r.drained ? "" : ", not drained in 60 s"})`}`);
+      if (r.relay === "hub") pass &&= intact;
+      if (!intact) keep = true;
+    }
+    const valid = runs.length > 0 && runs.every((r) => r.check.acknowledged > 0);
+    if (!valid) {
+      console.log("Run not valid: nothing acknowledged to read back.");
+      process.exitCode = 1;
+      keep = true;
+    }
+    console.log(`HUB-RELAY: ${pass && valid ? "PASS" : "FAIL"}`);
+  } finally {
+    clearTimeout(watchdog);
+    if (keep || process.env.BENCH_KEEP === "1") console.log(`(work dir kept: ${work})`);
+    else rmSync(work, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
