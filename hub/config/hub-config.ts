@@ -73,6 +73,11 @@ export interface HubConfig {
     maxLabelValueBytes: number;
     /** Hub-wide samples/s shared fairly between tenants when demand exceeds it; 0 = off. */
     capacitySamplesPerSec: number;
+    /**
+     * Series whose policy verdict is remembered (~600 B each). Keep it above twice the series
+     * one hub instance sees within a few minutes, or verdicts are recomputed over and over.
+     */
+    seriesCacheEntries: number;
   };
   /**
    * The hub's own label policy (defense in depth). `piiExemptLabels` skip the PII-value check:
@@ -116,6 +121,7 @@ export function defaultHubConfig(): HubConfig {
       maxLabelNameBytes: 256,
       maxLabelValueBytes: 2048,
       capacitySamplesPerSec: 0,
+      seriesCacheEntries: 1_000_000,
     },
     policy: { rejectPiiValues: true, piiExemptLabels: ["instance"] },
     maxTenantLabels: 1000,
@@ -155,6 +161,7 @@ const schema = obj({
     maxLabelNameBytes: positiveInt,
     maxLabelValueBytes: positiveInt,
     capacitySamplesPerSec: nonNegative,
+    seriesCacheEntries: num({ int: true, min: 1000 }),
   }),
   policy: obj({ forbid: list(str({ nonEmpty: true })), rejectPiiValues: oneOfBool(), piiExemptLabels: list(str({ nonEmpty: true })) }),
   maxTenantLabels: positiveInt,

@@ -97,6 +97,12 @@ export interface CachedSeries {
   longestValueBytes: number;
   /** The verdict on the labels themselves; undefined = admitted. */
   rejected: SeriesRejection | undefined;
+  /**
+   * 64-bit hash of the key (hub/tenants/hash64.ts), computed once when the series is first
+   * judged, so per-tenant series tracking does not rehash the label bytes on every request.
+   */
+  hashHi: number;
+  hashLo: number;
 }
 
 /** What the scanner remembers about one label (name + value), by its raw field bytes. */

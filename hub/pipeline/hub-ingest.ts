@@ -189,6 +189,8 @@ export function createHubIngest(deps: HubIngestDeps) {
   function judgeSeries(rt: TenantRuntime, scan: ScanResult): Verdicts {
     const v: Verdicts = { keep: new Array(scan.series.length), keptSeries: 0, keptSamples: 0, newSeries: 0, policyRejected: 0, overQuota: 0, firstPolicyMessage: "" };
     const throttled = rt.budgetThrottled();
+    // The clock is read once per request, not per series (it showed as a quarter of the CPU).
+    const atSec = Math.floor(deps.clock.monoMs() / 1000);
     for (let i = 0; i < scan.series.length; i++) {
       const s = scan.series[i];
       const samples = s.samples + s.histograms;
@@ -203,7 +205,7 @@ export function createHubIngest(deps: HubIngestDeps) {
         counters.budgetThrottled(rt.id, samples);
         continue;
       }
-      const admitted = rt.admitSeries(s.key);
+      const admitted = rt.admitSeries(s.hashHi, s.hashLo, atSec);
       if (admitted === "over_limit") {
         v.overQuota++;
         counters.seriesQuotaRejected(rt.id, samples);

@@ -29,7 +29,8 @@ export interface TenantRuntime {
   readonly id: string;
   readonly config: TenantConfig;
   admitRate(samples: number): Result<void, RateRefusal>;
-  admitSeries(key: string): SeriesAdmission;
+  /** The series' Hash64, as the scan cached it (ScannedSeries.hashHi/hashLo). */
+  admitSeries(hashHi: number, hashLo: number, atSec: number): SeriesAdmission;
   budgetThrottled(): boolean;
   isCritical(metricName: string): boolean;
   recordWritten(samples: number, newSeries: number): void;
@@ -97,7 +98,7 @@ export function createTenantFleet(config: HubConfig, deps: { clock: Clock; log: 
         }
         return ok(undefined);
       },
-      admitSeries: (key) => tracker.admit(key),
+      admitSeries: (hi, lo, atSec) => tracker.admitHashed(hi, lo, atSec),
       budgetThrottled: () => guard.verdictOf(id)?.state === "throttled",
       isCritical: (name) => guard.isCritical(name),
       recordWritten(samples) {

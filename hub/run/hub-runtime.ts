@@ -91,6 +91,7 @@ export class HubRuntime {
       forbid: config.policy.forbid,
       rejectPiiValues: config.policy.rejectPiiValues,
       piiExemptLabels: config.policy.piiExemptLabels,
+      maxCachedSeries: config.limits.seriesCacheEntries,
     });
     if (!policy.ok) return this.fail(`policy: ${policy.error}`);
     const ingest = createHubIngest({

@@ -47,6 +47,11 @@ export interface ActiveSeriesStats {
 
 export interface ActiveSeriesTracker {
   admit(seriesKey: string): SeriesAdmission;
+  /**
+   * admit() for a key already hashed with Hash64 (the hub's scan caches it per series).
+   * `atSec` (floor of clock.monoMs() / 1000) lets a caller read the clock once per request.
+   */
+  admitHashed(hi: number, lo: number, atSec?: number): SeriesAdmission;
   /** Removes expired series now (admit() also does it on its own schedule). */
   sweep(): void;
   stats(): ActiveSeriesStats;
@@ -94,35 +99,40 @@ export function createActiveSeriesTracker(config: ResolvedActiveSeriesConfig, cl
     nextSweepSec = now + config.sweepEverySec;
   }
 
-  return {
-    admit(seriesKey) {
-      const now = nowSec();
-      if (now >= nextSweepSec) sweepAt(now);
-      hasher.hash(seriesKey);
-      const i = table.find(hasher.hi, hasher.lo);
-      if (i >= 0) {
-        const wasIdle = now - table.values[i] > idle;
-        table.values[i] = now;
-        if (!wasIdle) return "known";
-        newSeriesTotal++;
-        return "new";
-      }
-      if (table.size >= config.maxSeries) {
-        if (now === lastLimitSweepSec) {
-          overLimitTotal++;
-          return "over_limit";
-        }
-        lastLimitSweepSec = now;
-        sweepAt(now);
-        if (table.size >= config.maxSeries) {
-          overLimitTotal++;
-          return "over_limit";
-        }
-      }
-      table.insert(hasher.hi, hasher.lo, now);
+  function admitHashed(hi: number, lo: number, atSec?: number): SeriesAdmission {
+    const now = atSec ?? nowSec();
+    if (now >= nextSweepSec) sweepAt(now);
+    const i = table.find(hi, lo);
+    if (i >= 0) {
+      const wasIdle = now - table.values[i] > idle;
+      table.values[i] = now;
+      if (!wasIdle) return "known";
       newSeriesTotal++;
       return "new";
+    }
+    if (table.size >= config.maxSeries) {
+      if (now === lastLimitSweepSec) {
+        overLimitTotal++;
+        return "over_limit";
+      }
+      lastLimitSweepSec = now;
+      sweepAt(now);
+      if (table.size >= config.maxSeries) {
+        overLimitTotal++;
+        return "over_limit";
+      }
+    }
+    table.insert(hi, lo, now);
+    newSeriesTotal++;
+    return "new";
+  }
+
+  return {
+    admit(seriesKey) {
+      hasher.hash(seriesKey);
+      return admitHashed(hasher.hi, hasher.lo);
     },
+    admitHashed,
     sweep: () => sweepAt(nowSec()),
     stats: () => ({
       active: table.size,
