@@ -92,9 +92,13 @@ describe("agent hub in front of Prometheus 2.42", () => {
         yaml: `cadence: { steadyIntervalSec: 1, incidentIntervalSec: 1 }\nremoteWrite: [{ url: "${hub.url}/api/v1/write", name: hub, bearerTokenFile: "${tokenFile}" }]`,
       });
       const s = createSocket("udp4");
-      await new Promise<void>((r) => s.send(Buffer.from("hubpath.logins:3|c|#shard_id:9\nhubpath.logins:4|c|#shard_id:9"), agent!.statsdPort, "127.0.0.1", () => r()));
+      const lines = ["hubpath.logins:3|c|#shard_id:9", "hubpath.logins:4|c|#shard_id:9", ...[3, 5, 8, 250].map((v) => `hubpath.rtt:${v}|ms|#shard_id:9`)];
+      await new Promise<void>((r) => s.send(Buffer.from(lines.join("\n")), agent!.statsdPort, "127.0.0.1", () => r()));
       s.close();
       await waitFor(async () => (await valueIn(prom, `hubpath_logins_total{shard_id="9",host="e2e-host"}`)) === 7, 20_000, "hubpath_logins_total = 7 in Prometheus via the hub");
+      // A native histogram passes the hub byte for byte: count and sum exact in Prometheus.
+      await waitFor(async () => (await valueIn(prom, `histogram_count(hubpath_rtt{shard_id="9",host="e2e-host"})`)) === 4, 20_000, "native histogram count = 4");
+      expect(await valueIn(prom, `histogram_sum(hubpath_rtt{shard_id="9",host="e2e-host"})`)).toBe(266);
       expect(await hub.metric('tenant_samples_ingested_total{tenant="a"}')).toBeGreaterThan(0);
     } finally {
       await agent?.stop();
