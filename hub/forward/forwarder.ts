@@ -45,6 +45,8 @@ export interface ForwarderStats {
   retries: number;
   delivered: number;
   rejected: number;
+  /** Joined requests the upstream refused, whose records were then sent one by one. */
+  mergedSplits: number;
   dropped: Record<string, number>;
   health: { state: string; reason: string };
 }
@@ -92,8 +94,11 @@ export class Forwarder {
           // Waiting records go up together (their Snappy blocks joined, no recompression): one
           // upstream request per ~10k samples under load instead of one per agent request. Not
           // with a tenant header, which is per request.
-          mergeRecords: config.tenantHeader ? 1 : 64,
-          mergeBytes: 256 * 1024,
+          mergeRecords: config.tenantHeader ? 1 : 256,
+          mergeBytes: 512 * 1024,
+          // A request waits up to 200 ms for company: ~10x fewer, larger upstream requests under
+          // load (the store's per-request cost), within the 10 s freshness budget.
+          mergeLingerMs: 200,
         },
         { clock: deps.clock, log: deps.log, queue: q.value },
       );
@@ -139,6 +144,7 @@ export class Forwarder {
       retries: 0,
       delivered: 0,
       rejected: 0,
+      mergedSplits: 0,
       dropped: {},
       health: { state: "ok", reason: "ok" },
     };
@@ -152,6 +158,7 @@ export class Forwarder {
       out.retries += s.sink.stats.retries;
       out.delivered += s.sink.stats.delivered;
       out.rejected += s.sink.stats.dropped;
+      out.mergedSplits += s.sink.stats.mergedSplits;
       const h = s.queue.health().state !== "ok" ? s.queue.health() : s.sink.health();
       if (h.state !== "ok") out.health = h;
     }

@@ -87,6 +87,11 @@ export interface RemoteWriteSinkConfig {
   mergeRecords?: number;
   /** Payload bytes of one merged request (default 1 MiB). */
   mergeBytes?: number;
+  /**
+   * With merging: hold a partly filled request until its oldest record is this old (default 0),
+   * so a store gets fewer, larger requests. Adds at most this much to write→read freshness.
+   */
+  mergeLingerMs?: number;
 }
 
 export interface RemoteWriteSinkDeps {
@@ -110,6 +115,8 @@ export interface RemoteWriteSinkStats {
   probesByStatus: Map<string, number>;
   /** fresh-first: records delivered ahead of a backlog. */
   sentAhead: number;
+  /** Merged requests a store refused, whose records were then sent one by one. */
+  mergedSplits: number;
   consecutiveFailures: number;
   lastError: string | null;
 }
@@ -167,6 +174,7 @@ export function createRemoteWriteSink(config: RemoteWriteSinkConfig, deps: Remot
     samplesDropped: 0,
     probesByStatus: new Map(),
     sentAhead: 0,
+    mergedSplits: 0,
     consecutiveFailures: 0,
     lastError: null,
   };
@@ -176,6 +184,9 @@ export function createRemoteWriteSink(config: RemoteWriteSinkConfig, deps: Remot
   const freshFirst = config.order === "fresh-first" ? new FreshFirstTracker(backlogAfterMs) : undefined;
   const mergeRecords = Math.max(1, Math.floor(config.mergeRecords ?? 1));
   const mergeBytes = config.mergeBytes ?? 1024 * 1024;
+  const mergeLingerMs = Math.max(0, config.mergeLingerMs ?? 0);
+  const mergedRecords = new WeakSet<QueueRecord>();
+  let unmergeUntil = -1;
   // Merging joins Snappy blocks: remote write only, and not with fresh-first's out-of-order sends.
   const merging = mergeRecords > 1 && !isOtlp && !freshFirst;
   let running = false;
@@ -293,7 +304,19 @@ export function createRemoteWriteSink(config: RemoteWriteSinkConfig, deps: Remot
         deps.log.error("Remote-write sink could not read its queue.", { sink: config.name, error: peeked.error.code });
         return "unreadable";
       }
-      const records = peeked.value.records;
+      let records = peeked.value.records;
+      // After a merged request was refused, its records go one by one.
+      if (records.length > 1 && records[0].offset < unmergeUntil) records = records.slice(0, 1);
+      else if (merging && mergeLingerMs > 0 && records.length > 0 && records.length < mergeRecords) {
+        let bytes = 0;
+        for (const r of records) bytes += r.payload.length;
+        const waitMs = records[0].timestampMs + mergeLingerMs - deps.clock.nowMs();
+        if (bytes < mergeBytes / 2 && waitMs > 0) {
+          await sleep(Math.min(waitMs, mergeLingerMs));
+          if (!running) return "idle";
+          continue;
+        }
+      }
       const record = records.length > 1 ? merged(records) : records[0];
       if (record === undefined) return "idle";
       if (!freshFirst?.consumeSentAhead(record.offset)) return { record, ahead: false };
@@ -318,7 +341,9 @@ export function createRemoteWriteSink(config: RemoteWriteSinkConfig, deps: Remot
     for (const r of records) samples += parseRecordId(r.id).samples;
     const first = records[0];
     const last = records[records.length - 1];
-    return { ...first, nextOffset: last.nextOffset, id: `${parseRecordId(first.id).batchId}+${records.length - 1}#${samples}`, payload };
+    const record = { ...first, nextOffset: last.nextOffset, id: `${parseRecordId(first.id).batchId}+${records.length - 1}#${samples}`, payload };
+    mergedRecords.add(record);
+    return record;
   }
 
   // ---- waiting ------------------------------------------------------------------------------
@@ -386,6 +411,14 @@ export function createRemoteWriteSink(config: RemoteWriteSinkConfig, deps: Remot
         continue;
       }
       stats.lastError = error.cause;
+      if (error.code === "SINK_REJECTED" && mergedRecords.has(record as QueueRecord)) {
+        // A store refuses a whole request for one bad sample (Prometheus rolls the request
+        // back on an out-of-order sample): send these records one by one, so only the bad one
+        // is dropped.
+        unmergeUntil = (record as QueueRecord).nextOffset;
+        stats.mergedSplits++;
+        continue;
+      }
       if (error.code === "SINK_REJECTED") {
         stats.dropped++;
         stats.samplesDropped += samples;

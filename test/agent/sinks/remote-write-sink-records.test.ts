@@ -160,3 +160,33 @@ describe("remote-write sink: merging waiting records (the hub's forwarders)", ()
     await stopped;
   });
 });
+
+describe("remote-write sink: a refused merged request", () => {
+  it("is split: its records go one by one, and only the one the store refuses is dropped", async () => {
+    const { snappyCompress } = await import("../../../agent/codec/snappy-compress");
+    const snappy = (await import("snappyjs")).default;
+    const queue = memoryQueue();
+    for (const part of ["good1", "BAD", "good2"]) await queue.append(snappyCompress(new TextEncoder().encode(part)), { id: formatRecordId(`t|${part}`, 1) });
+    // Like Prometheus on an out-of-order sample: the whole request is refused.
+    const { fetch, seen } = scriptedFetch((req) => (new TextDecoder().decode(snappy.uncompress(req.body)).includes("BAD") ? 400 : 204));
+    const sink = createRemoteWriteSink(
+      { name: "split", url: "http://store.test/api/v1/write", userAgent: "t", timeoutMs: 30_000, maxRequestsPerSec: 100, retry: { baseMs: 10, capMs: 100, maxRetryAfterMs: 1000 }, mergeRecords: 64 },
+      { clock: fakeTimerClock, log: silentLogger, queue, fetch, random: () => 0.5 },
+    );
+    sink.start();
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(seen.map((r) => [new TextDecoder().decode(snappy.uncompress(r.body)), r.status])).toEqual([
+      ["good1BADgood2", 400],
+      ["good1", 204],
+      ["BAD", 400],
+      ["good2", 204],
+    ]);
+    expect(sink.stats.samplesSent).toBe(2);
+    expect(sink.stats.samplesDropped).toBe(1);
+    expect(sink.stats.mergedSplits).toBe(1);
+    expect(queue.stats().recordsPending).toBe(0);
+    const stopped = sink.stop();
+    await vi.runOnlyPendingTimersAsync();
+    await stopped;
+  });
+});
