@@ -38,7 +38,7 @@
  * measured in the same process are compared.
  */
 import { fileURLToPath } from "node:url";
-import { BUN, NODE, bundleForNode, fmtNum, median, prng, requireBun, resultOf, run, runtimeName, table } from "./lib/common";
+import { BUN, NODE, bundleForNode, fmtNum, median, prng, requireBun, resultOf, run, runtimeName, table, runBenchMain } from "./lib/common";
 
 const GOAL_RATIO = 3;
 const HOSTS = 20;
@@ -352,14 +352,4 @@ async function orchestrate(): Promise<void> {
   if (!checksOk) process.exitCode = 1;
 }
 
-if (process.env.BENCH_WORKER === "1") {
-  worker().catch((e) => {
-    console.error(e);
-    process.exit(1);
-  });
-} else {
-  orchestrate().catch((e) => {
-    console.error(e);
-    process.exit(1);
-  });
-}
+runBenchMain(worker, orchestrate);

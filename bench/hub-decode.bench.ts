@@ -41,7 +41,7 @@
  * in the same process are compared.
  */
 import { fileURLToPath } from "node:url";
-import { BUN, NODE, bundleForNode, fmtNum, median, prng, requireBun, resultOf, run, runtimeName, sleep, table } from "./lib/common";
+import { BUN, NODE, bundleForNode, fmtNum, median, prng, requireBun, resultOf, run, runtimeName, sleep, table, runBenchMain } from "./lib/common";
 
 const GOAL_NS_PER_SAMPLE = 500;
 const GC_SETTLE_MS = 50;
@@ -307,14 +307,4 @@ async function orchestrate(): Promise<void> {
   if (!checksOk) process.exitCode = 1;
 }
 
-if (process.env.BENCH_WORKER === "1") {
-  worker().catch((e) => {
-    console.error(e);
-    process.exit(1);
-  });
-} else {
-  orchestrate().catch((e) => {
-    console.error(e);
-    process.exit(1);
-  });
-}
+runBenchMain(worker, orchestrate);

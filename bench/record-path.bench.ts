@@ -41,6 +41,7 @@ import {
   seriesOrder,
   table,
   type LabelSet,
+  runBenchMain,
 } from "./lib/common";
 
 const GOAL_RATIO = 10;
@@ -447,14 +448,4 @@ async function orchestrate(): Promise<void> {
   if (!checksOk) process.exitCode = 1;
 }
 
-if (process.env.BENCH_WORKER === "1") {
-  worker().catch((e) => {
-    console.error(e);
-    process.exit(1);
-  });
-} else {
-  orchestrate().catch((e) => {
-    console.error(e);
-    process.exit(1);
-  });
-}
+runBenchMain(worker, orchestrate);

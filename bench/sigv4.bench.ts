@@ -18,7 +18,7 @@
  * ~1,000 upstream requests/s). Figures are medians of interleaved rounds of process CPU time.
  */
 import { fileURLToPath } from "node:url";
-import { BUN, NODE, bundleForNode, fmtNum, median, prng, requireBun, resultOf, run, runtimeName, table } from "./lib/common";
+import { BUN, NODE, bundleForNode, fmtNum, median, prng, requireBun, resultOf, run, runtimeName, table, runBenchMain } from "./lib/common";
 
 const GOAL_SIGNS_PER_SEC = 1_000;
 const GOAL_MAX_BODY = 256 * 1024;
@@ -164,14 +164,4 @@ async function orchestrate(): Promise<void> {
   if (!checksOk) process.exitCode = 1;
 }
 
-if (process.env.BENCH_WORKER === "1") {
-  worker().catch((e) => {
-    console.error(e);
-    process.exit(1);
-  });
-} else {
-  orchestrate().catch((e) => {
-    console.error(e);
-    process.exit(1);
-  });
-}
+runBenchMain(worker, orchestrate);

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs the benchmarks in bench/ one after another, each printing its own table and PASS/FAIL.
 //
-//   npm run bench                          the default set (record-path, statsd, footprint)
+//   npm run bench                          the default set (record-path, statsd, footprint, encode)
 //   npm run bench -- --only statsd         one (or a comma-separated list; any bench below)
 //   npm run bench -- --quick               shorter runs (smoke test; numbers are noisier)
 //   npm run bench -- --hub                 the hub benches (hub-decode, sigv4, hub-relay, hub-chaos)
@@ -25,6 +25,7 @@ const BENCHES = [
   { name: "record-path", file: "bench/record-path.bench.ts", verdict: "RECORD-PATH:" },
   { name: "statsd", file: "bench/statsd.bench.ts", verdict: "STATSD:" },
   { name: "footprint", file: "bench/footprint.bench.ts", verdict: "FOOTPRINT:" },
+  { name: "encode", file: "bench/encode.bench.ts", verdict: "ENCODE:" },
   { name: "chaos-kill", file: "bench/chaos-kill.bench.ts", verdict: "CHAOS-KILL:", chaos: true },
   { name: "receiver-outage", file: "bench/receiver-outage.bench.ts", verdict: "RECEIVER-OUTAGE:", chaos: true },
   { name: "torn-tail", file: "bench/torn-tail.bench.ts", verdict: "TORN-TAIL:", chaos: true },

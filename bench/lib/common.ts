@@ -228,3 +228,14 @@ export function rssMiB(pid: number): number | undefined {
   const kb = procStatus(pid).VmRSS;
   return kb === undefined ? undefined : kb / 1024;
 }
+
+/**
+ * A bench file is two programs: the orchestrator (prints the table and the verdict) and, with
+ * BENCH_WORKER=1, the worker it starts under each runtime. Either failing exits 1.
+ */
+export function runBenchMain(worker: () => Promise<void>, orchestrate: () => Promise<void>): void {
+  (process.env.BENCH_WORKER === "1" ? worker() : orchestrate()).catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
