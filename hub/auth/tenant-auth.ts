@@ -2,6 +2,11 @@
  * Who is writing: a bearer token maps to exactly one tenant. The tenant comes only from the
  * credential: a tenant label, `X-Scope-OrgID` or any other header in the request cannot switch
  * it. Tokens are kept as sha256 hashes, so the lookup compares digests, never the secret itself.
+ *
+ * Client certificates: a TLS-terminating proxy that verified the client's certificate (an ALB
+ * with mTLS) passes its subject in a header; the header is believed only when the request comes
+ * from one of `trustedProxies`, and then the subject maps to the tenant with that
+ * `clientCertSubject`. A bearer token, when present, decides.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { TenantConfig } from "../config/hub-config";
@@ -9,18 +14,36 @@ import type { TenantConfig } from "../config/hub-config";
 export class TenantAuth {
   private readonly byTokenHash = new Map<string, TenantConfig>();
 
+  private readonly bySubject = new Map<string, TenantConfig>();
+  private readonly trusted: ((address: string) => boolean)[];
+
   constructor(
     tenants: readonly TenantConfig[],
     private readonly adminTokenHash?: string,
+    clientCert?: { subjectHeader: string; trustedProxies: string[] },
   ) {
-    for (const t of tenants) for (const h of t.tokenHashes) this.byTokenHash.set(h, t);
+    for (const t of tenants) {
+      for (const h of t.tokenHashes) this.byTokenHash.set(h, t);
+      if (t.clientCertSubject) this.bySubject.set(normalizeSubject(t.clientCertSubject), t);
+    }
+    this.subjectHeader = clientCert?.subjectHeader.toLowerCase();
+    this.trusted = (clientCert?.trustedProxies ?? []).map(addressMatcher);
   }
 
-  /** The tenant for an `Authorization: Bearer …` header, or undefined (→ 401). */
-  tenantFor(authorization: string | undefined): TenantConfig | undefined {
+  /** Header that carries a verified client-certificate subject, when configured (lower case). */
+  readonly subjectHeader: string | undefined;
+
+  /**
+   * The tenant for an `Authorization: Bearer …` header, or for a client-certificate subject
+   * passed by a trusted proxy; undefined → 401.
+   */
+  tenantFor(authorization: string | undefined, peer = "", subject?: string): TenantConfig | undefined {
     const token = bearer(authorization);
-    if (token === undefined) return undefined;
-    return this.byTokenHash.get(sha256Hex(token));
+    if (token !== undefined) return this.byTokenHash.get(sha256Hex(token));
+    if (subject === undefined || this.subjectHeader === undefined) return undefined;
+    const address = peer.startsWith("::ffff:") ? peer.slice(7) : peer;
+    if (!this.trusted.some((m) => m(address))) return undefined;
+    return this.bySubject.get(normalizeSubject(subject));
   }
 
   /** Admin endpoints: off when no admin token is configured. */
@@ -46,4 +69,32 @@ function bearer(header: string | undefined): string | undefined {
 
 function sha256Hex(s: string): string {
   return createHash("sha256").update(s).digest("hex");
+}
+
+/** "CN=a, O=b" and "CN=a,O=b" are the same subject. */
+function normalizeSubject(s: string): string {
+  return s
+    .split(",")
+    .map((p) => p.trim())
+    .join(",");
+}
+
+/** An IPv4 address, an IPv4 CIDR, or an exact IPv6 address. */
+function addressMatcher(spec: string): (address: string) => boolean {
+  const slash = spec.indexOf("/");
+  if (slash < 0) return (a) => a === spec;
+  const bits = Number(spec.slice(slash + 1));
+  const base = ipv4(spec.slice(0, slash));
+  if (base === undefined) return () => false;
+  const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
+  return (a) => {
+    const v = ipv4(a);
+    return v !== undefined && ((v & mask) >>> 0) === ((base & mask) >>> 0);
+  };
+}
+
+function ipv4(a: string): number | undefined {
+  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(a);
+  if (!m) return undefined;
+  return ((Number(m[1]) << 24) | (Number(m[2]) << 16) | (Number(m[3]) << 8) | Number(m[4])) >>> 0;
 }

@@ -64,6 +64,13 @@ export interface HubConfig {
   dataDir: string;
   hubId: string;
   tls?: { certFile: string; keyFile: string; clientCaFile?: string; requireClientCert: boolean };
+  /**
+   * Client-certificate tenants behind a TLS-terminating proxy (an AWS ALB with mTLS puts the
+   * verified subject in X-Amzn-Mtls-Clientcert-Subject). The header is believed only from
+   * `trustedProxies` (IPv4 CIDRs or exact addresses). Bun does not hand the peer certificate of
+   * its own TLS listener to the hub, so this is how `tenants[].clientCertSubject` is matched.
+   */
+  clientCert?: { subjectHeader: string; trustedProxies: string[] };
   /** sha256 hex of the admin token; fleet and admin endpoints answer 401 without it. Unset = admin endpoints off. */
   adminTokenHash?: string;
   limits: {
@@ -155,6 +162,13 @@ const schema = obj({
   hubId: name,
   tls: obj({ certFile: str({ nonEmpty: true }), keyFile: str({ nonEmpty: true }), clientCaFile: str(), requireClientCert: oneOfBool() }, { required: ["certFile", "keyFile"] }),
   adminTokenFile: str({ nonEmpty: true }),
+  clientCert: obj(
+    {
+      subjectHeader: str({ test: (s) => /^[A-Za-z0-9-]+$/.test(s), expect: "an HTTP header name" }),
+      trustedProxies: list(str({ test: isProxyAddress, expect: "an IPv4 address or CIDR (10.0.0.0/8) or an IPv6 address" })),
+    },
+    { required: ["subjectHeader", "trustedProxies"] },
+  ),
   limits: obj({
     maxDecompressedBytes: positiveInt,
     maxSeriesPerRequest: positiveInt,
@@ -209,6 +223,12 @@ function oneOfBool() {
   return (v: unknown, path: string) => (typeof v === "boolean" ? undefined : `${path} must be true or false (got ${JSON.stringify(v)})`);
 }
 
+function isProxyAddress(s: string): boolean {
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(\/(\d{1,2}))?$/.exec(s);
+  if (v4) return v4.slice(1, 5).every((o) => Number(o) <= 255) && (v4[6] === undefined || Number(v4[6]) <= 32);
+  return s.includes(":") && /^[0-9a-fA-F:.]+$/.test(s);
+}
+
 function isHttpUrl(s: string): boolean {
   try {
     const u = new URL(s);
@@ -240,6 +260,7 @@ interface RawTenant {
 type RawHub = Partial<Omit<HubConfig, "tenants" | "upstreams" | "limits" | "tls">> & {
   tls?: { certFile: string; keyFile: string; clientCaFile?: string; requireClientCert?: boolean };
   adminTokenFile?: string;
+  clientCert?: { subjectHeader: string; trustedProxies: string[] };
   limits?: Partial<HubConfig["limits"]>;
   upstreams?: (Partial<UpstreamConfig> & { name: string; url: string; sigv4?: { region: string; service?: string; profile?: string } })[];
   tenants?: RawTenant[];
@@ -289,6 +310,7 @@ export function validateHubConfig(raw: unknown, readText: ReadText = readTextFil
     tenants: [],
   };
   if (c.tls) config.tls = { ...c.tls, requireClientCert: c.tls.requireClientCert ?? false };
+  if (c.clientCert) config.clientCert = { subjectHeader: c.clientCert.subjectHeader, trustedProxies: [...c.clientCert.trustedProxies] };
   if (c.adminTokenFile) {
     const t = readToken(c.adminTokenFile, "adminTokenFile", readText);
     if (!t.ok) return t;
@@ -389,11 +411,20 @@ export function checkHubConfig(c: HubConfig): string | undefined {
   }
   const ids = new Set<string>();
   const tokens = new Map<string, string>();
+  const subjects = new Map<string, string>();
   for (let i = 0; i < c.tenants.length; i++) {
     const t = c.tenants[i];
     if (ids.has(t.id)) return `tenants[${i}].id ${JSON.stringify(t.id)} is used twice`;
     ids.add(t.id);
     if (t.tokenHashes.length === 0 && !t.clientCertSubject) return `tenants[${i}] (${t.id}) needs a tokenFile or a clientCertSubject`;
+    if (t.clientCertSubject) {
+      const other = subjects.get(t.clientCertSubject);
+      if (other !== undefined) return `tenants[${i}] (${t.id}) uses the same clientCertSubject as tenant ${JSON.stringify(other)}`;
+      subjects.set(t.clientCertSubject, t.id);
+    }
+    if (t.clientCertSubject && !c.clientCert) {
+      return `tenants[${i}] (${t.id}).clientCertSubject needs clientCert.subjectHeader and clientCert.trustedProxies (the TLS-terminating proxy that verifies client certificates, e.g. an ALB with mTLS)`;
+    }
     for (const h of t.tokenHashes) {
       const other = tokens.get(h);
       if (other !== undefined) return `tenants[${i}] (${t.id}) uses the same token as tenant ${JSON.stringify(other)}`;

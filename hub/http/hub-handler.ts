@@ -38,6 +38,12 @@ const JSON_TYPE = "application/json";
 export function createHubHandler(deps: HubHandlerDeps): HttpHandler {
   const { auth, fleet } = deps;
 
+  /** Tenant from the bearer token, or from a client-certificate subject a trusted proxy passed. */
+  function tenantOf(req: HttpRequest): TenantConfig | undefined {
+    const subject = auth.subjectHeader ? req.header(auth.subjectHeader) : undefined;
+    return auth.tenantFor(req.header("authorization"), subject !== undefined ? req.remoteAddress() : "", subject);
+  }
+
   function context(req: HttpRequest, tenant: TenantConfig): WriteContext {
     const agentLabels = req.header("x-edge-agent-labels");
     const host = agentLabels ? /(?:^|,)host=([^,]*)/.exec(agentLabels)?.[1] : undefined;
@@ -72,7 +78,7 @@ export function createHubHandler(deps: HubHandlerDeps): HttpHandler {
   }
 
   async function remoteWrite(req: HttpRequest): Promise<HttpReply> {
-    const tenant = auth.tenantFor(req.header("authorization"));
+    const tenant = tenantOf(req);
     if (!tenant) {
       deps.counters.requestRejected("__unauthenticated__", "unauthorized");
       return { status: 401, contentType: TEXT, body: "missing or unknown bearer token\n", headers: { "www-authenticate": 'Bearer realm="edge-hub"' } };
@@ -106,7 +112,7 @@ export function createHubHandler(deps: HubHandlerDeps): HttpHandler {
       const e = encodeOtlpError(format, status, message);
       return { status, contentType: e.contentType, body: e.body, headers };
     };
-    const tenant = auth.tenantFor(req.header("authorization"));
+    const tenant = tenantOf(req);
     if (!tenant) {
       deps.counters.requestRejected("__unauthenticated__", "unauthorized");
       return fail(401, "missing or unknown bearer token");

@@ -108,7 +108,7 @@ export class HubRuntime {
 
     const handler = createHubHandler({
       config,
-      auth: new TenantAuth(config.tenants, config.adminTokenHash),
+      auth: new TenantAuth(config.tenants, config.adminTokenHash, config.clientCert),
       ingest,
       fleet,
       counters,

@@ -164,3 +164,34 @@ describe("MAX_TENANT_LABELS", () => {
     expect(await hub.metric("hub_tenant_label_overflow_total")).toBeGreaterThan(0);
   });
 });
+
+describe("tenants by client-certificate subject, behind a TLS-terminating proxy (ALB mTLS)", () => {
+  it("maps the verified subject a trusted proxy passes to its tenant; an untrusted peer's header is ignored", async () => {
+    const rx = await receiver();
+    const dir = mkdtempSync(join(tmpdir(), "hub-subject-"));
+    writeFileSync(join(dir, "t.token"), TOKEN);
+    const yaml = (trusted: string) => `clientCert: { subjectHeader: X-Amzn-Mtls-Clientcert-Subject, trustedProxies: ["${trusted}"] }
+upstreams: [{ name: u, url: "${rx.url}/api/v1/write" }]
+tenants:
+  - { id: by-cert, clientCertSubject: "CN=studio-eu,O=studio" }
+  - { id: by-token, tokenFile: "${join(dir, "t.token")}" }
+`;
+    const send = (hub: HubHandle, subject: string) =>
+      fetch(`${hub.url}/api/v1/write`, { method: "POST", headers: { ...WRITE_HEADERS, "x-amzn-mtls-clientcert-subject": subject }, body: body("subject_probe") as BodyInit });
+    const trusted = await startHub({ yaml: yaml("127.0.0.0/8") });
+    try {
+      expect((await send(trusted, "CN=studio-eu, O=studio")).status).toBe(204);
+      expect((await send(trusted, "CN=someone-else,O=studio")).status).toBe(401);
+      expect(await trusted.metric('tenant_samples_ingested_total{tenant="by-cert"}')).toBe(1);
+    } finally {
+      await trusted.stop();
+    }
+    const untrusted = await startHub({ yaml: yaml("10.0.0.0/8") });
+    try {
+      expect((await send(untrusted, "CN=studio-eu,O=studio")).status).toBe(401);
+    } finally {
+      await untrusted.stop();
+      rx.server.close();
+    }
+  }, 30_000);
+});

@@ -84,3 +84,18 @@ tenants: [{ id: a, tokenFile: /t/a.token, residency: eu }]
     if (!noUpstream.ok) expect(noUpstream.error).toContain("--tenant needs an --upstream");
   });
 });
+
+describe("client-certificate tenants", () => {
+  it("need the proxy header config, and a subject maps to one tenant only", async () => {
+    const noProxy = await parse(`upstreams: [{ name: p, url: "http://x" }]\ntenants: [{ id: a, clientCertSubject: "CN=a" }]`);
+    expect(noProxy.ok).toBe(false);
+    if (!noProxy.ok) expect(noProxy.error).toContain("clientCertSubject needs clientCert.subjectHeader");
+    const twice = await parse(
+      `clientCert: { subjectHeader: X-Subject, trustedProxies: [10.0.0.0/8] }\nupstreams: [{ name: p, url: "http://x" }]\ntenants: [{ id: a, clientCertSubject: "CN=a" }, { id: b, clientCertSubject: "CN=a" }]`,
+    );
+    expect(twice.ok).toBe(false);
+    if (!twice.ok) expect(twice.error).toContain(`uses the same clientCertSubject as tenant "a"`);
+    const badProxy = await parse(`clientCert: { subjectHeader: X-Subject, trustedProxies: [10.0.0.0/40] }`);
+    expect(badProxy.ok).toBe(false);
+  });
+});
