@@ -90,6 +90,8 @@ export class GenerationAppender {
   private flushing: Promise<void> | undefined;
   private syncTimer: ReturnType<typeof setTimeout> | undefined;
   private isDirty = false;
+  /** The timer's fdatasync while it runs, so close() does not close the file under it. */
+  private timedSync: Promise<unknown> | undefined;
 
   constructor(
     readonly path: string,
@@ -111,6 +113,7 @@ export class GenerationAppender {
     await this.flushing;
     if (this.syncTimer !== undefined) clearTimeout(this.syncTimer);
     this.syncTimer = undefined;
+    await this.timedSync;
     const handle = this.handle;
     this.handle = undefined;
     if (handle === undefined) return;
@@ -169,7 +172,8 @@ export class GenerationAppender {
     this.syncTimer = setTimeout(() => {
       this.syncTimer = undefined;
       const handle = this.handle;
-      if (handle !== undefined && this.isDirty) void this.sync(handle);
+      if (handle === undefined || !this.isDirty) return;
+      this.timedSync = this.sync(handle).finally(() => (this.timedSync = undefined));
     }, this.syncEveryMs);
     this.syncTimer.unref?.();
   }
