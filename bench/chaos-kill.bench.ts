@@ -43,10 +43,9 @@ import { createSocket } from "node:dgram";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { opentelemetry } from "../agent/sources/otlp/proto/otlp.js";
 import { AgentRun, agentDescription, Prometheus, agentPorts, logSummary, requireBinaries, sumOf, writeAgentConfig } from "./lib/chaos";
-import { fmtNum, median, prng, sleep, table } from "./lib/common";
+import { fmtNum, median, prng, sleep, table, runIfMain } from "./lib/common";
 
 const ExportMetricsServiceRequest = opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest;
 
@@ -460,9 +459,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  main().catch((e) => {
-    console.error(e);
-    process.exit(1);
-  });
-}
+runIfMain(import.meta.url, main);

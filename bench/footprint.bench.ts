@@ -30,9 +30,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { Agent, createServer, request, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { opentelemetry } from "../agent/sources/otlp/proto/otlp.js";
-import { BUN, ROOT, fmtNum, freeTcpPort, freeUdpPort, labelSets, mean, procCpuSec, procStatus, requireBun, run, sleep, table } from "./lib/common";
+import { BUN, ROOT, fmtNum, freeTcpPort, freeUdpPort, labelSets, mean, procCpuSec, procStatus, requireBun, run, sleep, table, runIfMain } from "./lib/common";
 import { buildDatagrams, statsdSeries } from "./lib/statsd-lines.mjs";
 
 const GOAL_CPU_PCT = 2;
@@ -721,9 +720,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  main().catch((e) => {
-    console.error(e);
-    process.exit(1);
-  });
-}
+runIfMain(import.meta.url, main);

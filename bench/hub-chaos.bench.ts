@@ -31,13 +31,12 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { FleetProcess } from "./lib/fleet-driver";
 import { checkAgent, emptyCounts } from "./lib/fleet-check";
 import { SERIES_PER_AGENT } from "./lib/fleet-wire";
 import { CountingProxy } from "./lib/counting-proxy";
 import { Prometheus, logSummary, requireBinaries } from "./lib/chaos";
-import { fmtNum, freeTcpPort, median, prng, sleep, table } from "./lib/common";
+import { fmtNum, freeTcpPort, median, prng, sleep, table, runIfMain } from "./lib/common";
 import { HUB_BIN, HubProc, requireFile, sumMetric, writeHubConfig } from "./lib/relays";
 
 const quick = process.env.BENCH_QUICK === "1";
@@ -240,9 +239,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  main().catch((e) => {
-    console.error(e);
-    process.exit(1);
-  });
-}
+runIfMain(import.meta.url, main);

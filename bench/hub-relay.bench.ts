@@ -43,13 +43,12 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { FleetProcess } from "./lib/fleet-driver";
 import { checkAgent, emptyCounts, type CheckCounts } from "./lib/fleet-check";
 import type { FleetSummary, WindowStats } from "./lib/fleet-generator";
 import { SERIES_PER_AGENT } from "./lib/fleet-wire";
 import { logSummary } from "./lib/chaos";
-import { fmtNum, freeTcpPort, prng, sleep, table } from "./lib/common";
+import { fmtNum, freeTcpPort, prng, sleep, table, runIfMain } from "./lib/common";
 import { CpuWindow, HUB_BIN, HubProc, Proc, VICTORIA_BIN, VMAGENT_BIN, Victoria, Vmagent, requireFile, startNullSink, sumMetric, writeHubConfig } from "./lib/relays";
 
 const quick = process.env.BENCH_QUICK === "1";
@@ -344,9 +343,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  main().catch((e) => {
-    console.error(e);
-    process.exit(1);
-  });
-}
+runIfMain(import.meta.url, main);

@@ -36,9 +36,8 @@ import { createSocket } from "node:dgram";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { AgentRun, agentDescription, Prometheus, agentPorts, labelKey, logSummary, requireBinaries, sumOf, writeAgentConfig } from "./lib/chaos";
-import { dogTags, fmtNum, labelSets, sleep, table } from "./lib/common";
+import { dogTags, fmtNum, labelSets, sleep, table, runIfMain } from "./lib/common";
 
 const quick = process.env.BENCH_QUICK === "1";
 const argv = process.argv.slice(2);
@@ -340,9 +339,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  main().catch((e) => {
-    console.error(e);
-    process.exit(1);
-  });
-}
+runIfMain(import.meta.url, main);

@@ -19,7 +19,6 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { isUtf8 } from "node:buffer";
 import { Aggregator } from "../agent/aggregate/aggregator";
@@ -28,7 +27,7 @@ import { parseStatsdPacket } from "../agent/sources/statsd/statsd-parse";
 import { DEFAULT_LABEL_POLICY } from "../policy/labels/config";
 import { createLabelPolicy } from "../policy/labels/label-policy";
 import { createSeriesBudget, DEFAULT_SERIES_BUDGET } from "../policy/budget/series-budget";
-import { BUN, NODE, ROOT, fmtNum, median, requireBun, sleep, table } from "./lib/common";
+import { BUN, NODE, ROOT, fmtNum, median, requireBun, sleep, table, runIfMain } from "./lib/common";
 import { createBareCounter } from "./lib/statsd-bare";
 import { buildDatagrams, statsdSeries } from "./lib/statsd-lines.mjs";
 
@@ -325,9 +324,4 @@ async function main(): Promise<void> {
   if (issues.length > 0) process.exitCode = 1;
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  main().catch((e) => {
-    console.error(e);
-    process.exit(1);
-  });
-}
+runIfMain(import.meta.url, main);

@@ -30,12 +30,11 @@ import { createSocket } from "node:dgram";
 import { cpSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, closeSync, writeSync, truncateSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import * as snappyjs from "snappyjs";
 import { isFrameIntact, parseFrameHeader, KIND_RECORD, FRAME_HEADER_BYTES } from "../agent/queue/frame";
 import { prometheus } from "../agent/sinks/remote-write/prompb/prompb.js";
 import { AgentRun, agentDescription, Prometheus, agentPorts, labelKey, logSummary, requireBinaries, sumOf, writeAgentConfig } from "./lib/chaos";
-import { freeTcpPort, sleep, table } from "./lib/common";
+import { freeTcpPort, sleep, table, runIfMain } from "./lib/common";
 
 const HOST = "torn-host";
 const MIN_RECORDS = 12;
@@ -327,9 +326,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  main().catch((e) => {
-    console.error(e);
-    process.exit(1);
-  });
-}
+runIfMain(import.meta.url, main);

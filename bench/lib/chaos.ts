@@ -12,6 +12,7 @@ import { appendFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseMetrics, type Sample } from "../../test/support/agent-process";
 import { ROOT, freeTcpPort, freeUdpPort, sleep } from "./common";
+import { Proc } from "./proc";
 
 export { parseMetrics, type Sample };
 
@@ -66,26 +67,15 @@ export function writeAgentConfig(dataDir: string, ports: AgentPorts, host: strin
 }
 
 /** One run of the agent binary; its stdout+stderr go to `logFile` (appended, one file for every run). */
-export class AgentRun {
-  readonly proc: ChildProcess;
+export class AgentRun extends Proc {
   readonly startedAt = Date.now();
-  private exited: Promise<void>;
 
   constructor(
     configFile: string,
     readonly ports: AgentPorts,
-    private readonly logFile: string,
+    logFile: string,
   ) {
-    appendFileSync(logFile, `--- bench: start ${new Date().toISOString()}\n`);
-    this.proc = spawn(AGENT_BIN, ["run", "--config", configFile], { stdio: ["ignore", "pipe", "pipe"] });
-    const write = (d: Buffer) => appendFileSync(logFile, d);
-    this.proc.stdout!.on("data", write);
-    this.proc.stderr!.on("data", write);
-    this.exited = new Promise((res) => this.proc.once("exit", () => res()));
-  }
-
-  get alive(): boolean {
-    return this.proc.exitCode === null && this.proc.signalCode === null;
+    super("agent", AGENT_BIN, ["run", "--config", configFile], logFile);
   }
 
   /** Resolves at the first 200 from /-/ready; throws when the process exits or the time runs out. */
@@ -103,21 +93,6 @@ export class AgentRun {
       if (Date.now() > deadline) throw new Error(`agent not ready after ${timeoutMs} ms; log: ${this.logFile}`);
       await sleep(pollMs);
     }
-  }
-
-  async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
-    if (this.alive) this.proc.kill(signal);
-    await this.exited;
-    appendFileSync(this.logFile, `--- bench: ${signal} ${new Date().toISOString()}\n`);
-  }
-
-  /** SIGTERM, then SIGKILL after `graceMs`. */
-  async stop(graceMs = 10_000): Promise<void> {
-    if (!this.alive) return;
-    this.proc.kill("SIGTERM");
-    const t = setTimeout(() => this.alive && this.proc.kill("SIGKILL"), graceMs);
-    await this.exited;
-    clearTimeout(t);
   }
 
   async metrics(): Promise<Sample[]> {

@@ -239,3 +239,12 @@ export function runBenchMain(worker: () => Promise<void>, orchestrate: () => Pro
     process.exit(1);
   });
 }
+
+/** Runs `main` when this file is the program (not when a test or another bench imports it); a failure exits 1. */
+export function runIfMain(moduleUrl: string, main: () => Promise<void>): void {
+  if (process.argv[1] !== fileURLToPath(moduleUrl)) return;
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
