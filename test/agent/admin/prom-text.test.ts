@@ -1,22 +1,13 @@
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import type { SeriesSnapshot } from "../../../agent/aggregate/aggregator";
 import { formatLabels, formatValue, PROM_TEXT_CONTENT_TYPE, renderPrometheusText, type SelfFamily } from "../../../agent/admin/prom-text";
 import { buildSelfMetrics } from "../../../agent/run/self-metrics";
 import { promtoolCheckMetrics } from "./promtool";
+import { goldenChecker } from "../../support/golden";
 
 const GOLDEN_DIR = new URL("./testdata/golden/", import.meta.url);
 
-/** Compares with testdata/golden/<name>; UPDATE_GOLDEN=1 rewrites the file instead. */
-function expectGolden(name: string, actual: string): void {
-  const file = new URL(name, GOLDEN_DIR);
-  if (process.env.UPDATE_GOLDEN === "1") {
-    mkdirSync(GOLDEN_DIR, { recursive: true });
-    writeFileSync(file, actual);
-    return;
-  }
-  expect(actual, `golden file ${name} (UPDATE_GOLDEN=1 rewrites it)`).toBe(readFileSync(file, "utf8"));
-}
+const expectGolden = goldenChecker(GOLDEN_DIR);
 
 function expectPromtoolClean(text: string): void {
   expect(promtoolCheckMetrics(text)).toEqual({ status: 0, output: "" });

@@ -1,20 +1,12 @@
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { describe, expect, it, test } from "vitest";
 import { formatDuration, renderStatusTable } from "../../../agent/cli/status-table";
 import type { AgentStatus } from "../../../agent/run/agent-runtime";
+import { goldenChecker } from "../../support/golden";
 
 const GOLDEN_DIR = new URL("./testdata/golden/", import.meta.url);
 
-/** Compares with testdata/golden/<name>; UPDATE_GOLDEN=1 rewrites the file instead. */
-function expectGolden(name: string, actual: string): void {
-  const file = new URL(name, GOLDEN_DIR);
-  if (process.env.UPDATE_GOLDEN === "1") {
-    mkdirSync(GOLDEN_DIR, { recursive: true });
-    writeFileSync(file, actual);
-    return;
-  }
-  expect(actual, `golden file ${name} (UPDATE_GOLDEN=1 rewrites it)`).toBe(readFileSync(file, "utf8"));
-}
+const expectGolden = goldenChecker(GOLDEN_DIR);
 
 /** A busy agent in incident mode whose state cannot be saved. */
 const BUSY: AgentStatus = {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -10,20 +10,12 @@ import { readState, statePath, writeState, type AgentState } from "../../../agen
 import { createSeriesBudget } from "../../../policy/budget/series-budget";
 import { DEFAULT_LABEL_POLICY } from "../../../policy/labels/config";
 import { createLabelPolicy } from "../../../policy/labels/label-policy";
+import { goldenChecker } from "../../support/golden";
 
 const GOLDEN_DIR = new URL("./testdata/golden/", import.meta.url);
 const NOW_MS = 1_700_000_123_456;
 
-/** Compares with testdata/golden/<name>; UPDATE_GOLDEN=1 rewrites the file instead. */
-function expectGolden(name: string, actual: string): void {
-  const file = new URL(name, GOLDEN_DIR);
-  if (process.env.UPDATE_GOLDEN === "1") {
-    mkdirSync(GOLDEN_DIR, { recursive: true });
-    writeFileSync(file, actual);
-    return;
-  }
-  expect(actual, `golden file ${name} (UPDATE_GOLDEN=1 rewrites it)`).toBe(readFileSync(file, "utf8"));
-}
+const expectGolden = goldenChecker(GOLDEN_DIR);
 
 const dirs: string[] = [];
 afterEach(() => {

@@ -2,7 +2,6 @@
  * Shared by the hub ingest tests: request bodies built with the reference codecs (the generated
  * prompb module + snappyjs), a default policy and limits, byte patching, golden files.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as snappy from "snappyjs";
@@ -10,6 +9,8 @@ import { expect } from "vitest";
 import { prometheus } from "../../../agent/sinks/remote-write/prompb/prompb.js";
 import { createHubSeriesPolicy, type HubPolicyConfig, type HubSeriesPolicy } from "../../../hub/ingest/hub-policy";
 import type { ScanLimits } from "../../../hub/ingest/remote-write-decode";
+import { goldenChecker } from "../../support/golden";
+export { hexLines } from "../../support/golden";
 
 export { prometheus };
 export type WriteRequestShape = prometheus.IWriteRequest;
@@ -88,24 +89,8 @@ export function ascii(text: string): Uint8Array {
   return new TextEncoder().encode(text);
 }
 
-/** Compares with testdata/golden/<name>; UPDATE_GOLDEN=1 rewrites the file instead. */
-export function expectGolden(name: string, actual: string): void {
-  const file = path.join(GOLDEN_DIR, name);
-  if (process.env.UPDATE_GOLDEN === "1") {
-    mkdirSync(GOLDEN_DIR, { recursive: true });
-    writeFileSync(file, actual);
-    return;
-  }
-  expect(actual, `golden file ${name} (UPDATE_GOLDEN=1 rewrites it)`).toBe(readFileSync(file, "utf8"));
-}
+export const expectGolden = goldenChecker(GOLDEN_DIR);
 
-/** 16 bytes per line, lowercase hex. */
-export function hexLines(bytes: Uint8Array): string {
-  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0"));
-  const lines: string[] = [];
-  for (let i = 0; i < hex.length; i += 16) lines.push(hex.slice(i, i + 16).join(" "));
-  return `${lines.join("\n")}\n`;
-}
 
 /** mulberry32: small, fast, fixed-seed PRNG. */
 export function prng(seed: number): () => number {

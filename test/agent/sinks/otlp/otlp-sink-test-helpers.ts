@@ -2,12 +2,14 @@
  * Shared by the OTLP sink tests: a small fixed flush, decoding bodies with the protobufjs
  * reference module, golden files and hex dumps.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "vitest";
 import type { SeriesSnapshot } from "../../../../agent/aggregate/aggregator";
 import { opentelemetry } from "../../../../agent/sources/otlp/proto/otlp.js";
+import { goldenChecker } from "../../../support/golden";
+export { hexLines } from "../../../support/golden";
 
 export const TESTDATA_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), "testdata");
 const GOLDEN_DIR = path.join(TESTDATA_DIR, "golden");
@@ -78,27 +80,12 @@ export function sampleFlush(): SeriesSnapshot[] {
   ];
 }
 
-/** Compares with testdata/golden/<name>; UPDATE_GOLDEN=1 rewrites the file instead. */
-export function expectGolden(name: string, actual: string): void {
-  const file = path.join(GOLDEN_DIR, name);
-  if (process.env.UPDATE_GOLDEN === "1") {
-    mkdirSync(GOLDEN_DIR, { recursive: true });
-    writeFileSync(file, actual);
-    return;
-  }
-  expect(actual, `golden file ${name} (UPDATE_GOLDEN=1 rewrites it)`).toBe(readFileSync(file, "utf8"));
-}
+export const expectGolden = goldenChecker(GOLDEN_DIR);
 
 export function readTestdataJson(name: string): unknown {
   return JSON.parse(readFileSync(path.join(TESTDATA_DIR, name), "utf8"));
 }
 
-export function hexLines(bytes: Uint8Array): string {
-  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0"));
-  const lines: string[] = [];
-  for (let i = 0; i < hex.length; i += 16) lines.push(hex.slice(i, i + 16).join(" "));
-  return `${lines.join("\n")}\n`;
-}
 
 /** A 64-bit protobufjs value (Long, or number when small) as an exact decimal string. */
 export function longString(value: unknown): string {

@@ -2,13 +2,14 @@
  * Shared by the remote-write tests: decoding request bodies with the reference codecs (snappyjs
  * + the generated prompb module) into plain objects with numbers, golden files, hex dumps.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "vitest";
 import * as snappy from "snappyjs";
 import { prometheus } from "../../../../agent/sinks/remote-write/prompb/prompb.js";
 import type { EncodedWriteRequest } from "../../../../agent/sinks/remote-write/write-request-encoder";
+import { goldenChecker } from "../../../support/golden";
+export { hexLines } from "../../../support/golden";
 
 const GOLDEN_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), "testdata", "golden");
 
@@ -123,24 +124,8 @@ export function bucketsByIndex(spans: readonly PlainSpan[], deltas: readonly num
   return out;
 }
 
-/** Compares with testdata/golden/<name>; UPDATE_GOLDEN=1 rewrites the file instead. */
-export function expectGolden(name: string, actual: string): void {
-  const file = path.join(GOLDEN_DIR, name);
-  if (process.env.UPDATE_GOLDEN === "1") {
-    mkdirSync(GOLDEN_DIR, { recursive: true });
-    writeFileSync(file, actual);
-    return;
-  }
-  expect(actual, `golden file ${name} (UPDATE_GOLDEN=1 rewrites it)`).toBe(readFileSync(file, "utf8"));
-}
+export const expectGolden = goldenChecker(GOLDEN_DIR);
 
-/** 16 bytes per line, lowercase hex. */
-export function hexLines(bytes: Uint8Array): string {
-  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0"));
-  const lines: string[] = [];
-  for (let i = 0; i < hex.length; i += 16) lines.push(hex.slice(i, i + 16).join(" "));
-  return `${lines.join("\n")}\n`;
-}
 
 /** Whether `needle` occurs in `haystack`. */
 export function containsBytes(haystack: Uint8Array, needle: Uint8Array): boolean {

@@ -1,10 +1,12 @@
 /** Shared by the OTLP decoder tests: golden files, request builders, raw protobuf writing. */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "vitest";
 import $protobuf from "protobufjs/minimal.js";
 import { opentelemetry } from "../../../../agent/sources/otlp/proto/otlp.js";
+import { goldenChecker } from "../../../support/golden";
+export { hexLines } from "../../../support/golden";
 
 export const TESTDATA_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), "testdata");
 const GOLDEN_DIR = path.join(TESTDATA_DIR, "golden");
@@ -12,27 +14,12 @@ const GOLDEN_DIR = path.join(TESTDATA_DIR, "golden");
 export const ExportMetricsServiceRequest = opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest;
 export type RequestShape = opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest.$Properties;
 
-/** Compares with testdata/golden/<name>; UPDATE_GOLDEN=1 rewrites the file instead. */
-export function expectGolden(name: string, actual: string): void {
-  const file = path.join(GOLDEN_DIR, name);
-  if (process.env.UPDATE_GOLDEN === "1") {
-    mkdirSync(GOLDEN_DIR, { recursive: true });
-    writeFileSync(file, actual);
-    return;
-  }
-  expect(actual, `golden file ${name} (UPDATE_GOLDEN=1 rewrites it)`).toBe(readFileSync(file, "utf8"));
-}
+export const expectGolden = goldenChecker(GOLDEN_DIR);
 
 export function readTestdataJson(name: string): unknown {
   return JSON.parse(readFileSync(path.join(TESTDATA_DIR, name), "utf8"));
 }
 
-export function hexLines(bytes: Uint8Array): string {
-  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0"));
-  const lines: string[] = [];
-  for (let i = 0; i < hex.length; i += 16) lines.push(hex.slice(i, i + 16).join(" "));
-  return `${lines.join("\n")}\n`;
-}
 
 /** JSON for golden files: non-finite numbers spelled out, as JSON cannot carry them. */
 export function stableJson(value: unknown): string {
