@@ -100,6 +100,8 @@ describe("remote-write sink", () => {
     const started = Date.now();
     const { receiver, sink } = await setup(script, ["a", "b"]);
     await until(() => receiver.received.length === 2);
+    // The receiver sees the last request before the sink has read its answer.
+    await until(() => sink.stats.delivered === 2);
     expect(receiver.received.map((r) => r.body)).toEqual(["a", "b"]);
     expect(receiver.received[0].atMs - started).toBeGreaterThanOrEqual(950); // waited for Retry-After: 1
     // A keep-alive connection the server closed can cost one extra network error under load.
