@@ -6,6 +6,11 @@
  * server costs ~12 MiB of RSS and ~2× the CPU per request of Bun.serve (measured here, see
  * bench/), and the agent's whole memory budget is 35 MiB. node:http is imported lazily so the
  * binary never loads it.
+ *
+ * Client certificates: a TLS listener with a client CA runs on node:tls + node:http in both
+ * runtimes, because Bun.serve (and Bun's node:https) verify the client's certificate but never
+ * hand it to the handler (measured on Bun 1.4.5), and the hub maps the verified subject to a
+ * tenant. It costs ~2.5x the CPU per request of Bun.serve with TLS; only such listeners pay it.
  */
 import { err, ok, type Result } from "../core/result";
 import type { Logger } from "../core/deps";
@@ -25,6 +30,12 @@ export interface HttpRequest {
   query: string;
   /** Peer IP address, or "" when unknown. */
   remoteAddress(): string;
+  /**
+   * Subject of the client certificate this listener verified against its client CA, as
+   * "CN=…,O=…" in the certificate's order; undefined without TLS client auth or without a valid
+   * certificate.
+   */
+  tlsSubject(): string | undefined;
   /** Lower-case header lookup. */
   header(name: string): string | undefined;
   /** Reads the body, refusing more than maxBytes (from Content-Length before reading, or while reading). */
@@ -52,7 +63,11 @@ interface BunServer {
   requestIP?(req: Request): { address: string } | null;
 }
 
-/** TLS for a listener: PEM file contents. With `ca` + `requestCert`, clients must present a certificate signed by it. */
+/**
+ * TLS for a listener: PEM file contents. With `ca`, clients are asked for a certificate signed by
+ * it (its subject reaches the handler); with `requestCert` too, a client without one is refused
+ * during the handshake.
+ */
 export interface TlsOptions {
   cert: string;
   key: string;
@@ -86,6 +101,7 @@ export async function startHttpServer(
   options: HttpServerOptions = {},
 ): Promise<Result<HttpServerHandle, string>> {
   const bun = (globalThis as { Bun?: BunGlobal }).Bun;
+  if (options.tls?.ca) return startClientCertServer(listen, handler, log, options.tls);
   return bun ? startBunServer(bun, listen, handler, log, options) : startNodeServer(listen, handler, log, options);
 }
 
@@ -93,8 +109,7 @@ function tlsSettings(tls: TlsOptions) {
   return {
     cert: tls.cert,
     key: tls.key,
-    ...(tls.ca ? { ca: tls.ca } : {}),
-    ...(tls.requestCert ? { requestCert: true, rejectUnauthorized: true } : {}),
+    ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: tls.requestCert === true } : {}),
   };
 }
 
@@ -124,6 +139,7 @@ function startBunServer(bun: BunGlobal, listen: string, handler: HttpHandler, lo
           path,
           query: queryStart < 0 ? "" : url.slice(queryStart + 1),
           remoteAddress: () => srv?.requestIP?.(request)?.address ?? "",
+          tlsSubject: () => undefined,
           header: (name) => request.headers.get(name) ?? undefined,
           readBody: (maxBytes) => readFetchBody(request, maxBytes),
         };
@@ -184,9 +200,11 @@ async function readFetchBody(request: Request, maxBytes: number): Promise<Result
   return ok(concat(chunks, size));
 }
 
-async function startNodeServer(listen: string, handler: HttpHandler, log: Logger, options: HttpServerOptions): Promise<Result<HttpServerHandle, string>> {
-  const { host, port } = splitListen(listen);
-  const onRequest = (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) => {
+type NodeRequestListener = (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) => void;
+
+/** A node:http request listener around `handler`; `subjectOf` gives a connection's verified client subject. */
+function nodeRequestListener(handler: HttpHandler, log: Logger, subjectOf: (socket: object) => string | undefined = () => undefined): NodeRequestListener {
+  return (req, res) => {
     const url = req.url ?? "/";
     const q = url.indexOf("?");
     const request: HttpRequest = {
@@ -194,6 +212,7 @@ async function startNodeServer(listen: string, handler: HttpHandler, log: Logger
       path: q < 0 ? url : url.slice(0, q),
       query: q < 0 ? "" : url.slice(q + 1),
       remoteAddress: () => req.socket.remoteAddress ?? "",
+      tlsSubject: () => subjectOf(req.socket),
       header: (name) => {
         const v = req.headers[name.toLowerCase()];
         return Array.isArray(v) ? v.join(", ") : v;
@@ -241,14 +260,16 @@ async function startNodeServer(listen: string, handler: HttpHandler, log: Logger
         },
       );
   };
+}
+
+async function startNodeServer(listen: string, handler: HttpHandler, log: Logger, options: HttpServerOptions): Promise<Result<HttpServerHandle, string>> {
+  const { host, port } = splitListen(listen);
+  const onRequest = nodeRequestListener(handler, log);
   const server = options.tls
     ? (await import("node:https")).createServer(tlsSettings(options.tls), onRequest)
     : (await import("node:http")).createServer(onRequest);
   server.keepAliveTimeout = 65_000;
-  const listening = await new Promise<Result<void, string>>((resolve) => {
-    server.once("error", (e) => resolve(err(`listen on ${listen} failed: ${e.message}`)));
-    server.listen(port, host, () => resolve(ok(undefined)));
-  });
+  const listening = await listenOn(server, listen, host, port);
   if (!listening.ok) return listening;
   server.on("error", (e) => log.error("HTTP server error.", { error: e }));
   return ok({
@@ -262,6 +283,64 @@ async function startNodeServer(listen: string, handler: HttpHandler, log: Logger
         server.closeAllConnections();
       }),
   });
+}
+
+function listenOn(server: import("node:net").Server, listen: string, host: string, port: number): Promise<Result<void, string>> {
+  return new Promise((resolve) => {
+    server.once("error", (e) => resolve(err(`listen on ${listen} failed: ${e.message}`)));
+    server.listen(port, host, () => resolve(ok(undefined)));
+  });
+}
+
+/**
+ * TLS with client certificates: node:tls does the handshake (and refuses a certificate not
+ * signed by `ca`, or a missing one when required), records the verified subject of each
+ * connection, and hands the socket to a node:http server for the requests on it.
+ */
+async function startClientCertServer(listen: string, handler: HttpHandler, log: Logger, tls: TlsOptions): Promise<Result<HttpServerHandle, string>> {
+  const { host, port } = splitListen(listen);
+  const [nodeTls, nodeHttp] = await Promise.all([import("node:tls"), import("node:http")]);
+  const subjects = new WeakMap<object, string>();
+  const sockets = new Set<import("node:tls").TLSSocket>();
+  const http = nodeHttp.createServer(nodeRequestListener(handler, log, (socket) => subjects.get(socket)));
+  http.keepAliveTimeout = 65_000;
+  const server = nodeTls.createServer(tlsSettings(tls), (socket) => {
+    // `authorized` is false for a certificate the CA did not sign (then its subject is a claim,
+    // not a fact) or when the client sent none; only verified subjects are recorded.
+    if (socket.authorized) {
+      const subject = peerSubject(socket);
+      if (subject !== undefined) subjects.set(socket, subject);
+    }
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    http.emit("connection", socket);
+  });
+  server.on("tlsClientError", (e) => log.debug("TLS handshake refused.", { error: e.message }));
+  const listening = await listenOn(server, listen, host, port);
+  if (!listening.ok) return listening;
+  server.on("error", (e) => log.error("TLS server error.", { error: e }));
+  return ok({
+    address: () => {
+      const a = server.address();
+      return a && typeof a === "object" ? { address: a.address, port: a.port } : { address: host, port };
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      }),
+  });
+}
+
+/** "CN=tenant-a,O=studio" from a verified peer certificate, in the certificate's order. */
+function peerSubject(socket: import("node:tls").TLSSocket): string | undefined {
+  const x509 = socket.getPeerX509Certificate?.();
+  if (x509?.subject) return x509.subject.split("\n").join(",");
+  const subject = socket.getPeerCertificate?.()?.subject as Record<string, string | string[]> | undefined;
+  if (!subject) return undefined;
+  return Object.entries(subject)
+    .flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => `${k}=${x}`))
+    .join(",");
 }
 
 function tooLarge(maxBytes: number, declared?: number): BodyError {

@@ -3,13 +3,14 @@
  * credential: a tenant label, `X-Scope-OrgID` or any other header in the request cannot switch
  * it. Tokens are kept as sha256 hashes, so the lookup compares digests, never the secret itself.
  *
- * Client certificates: a TLS-terminating proxy that verified the client's certificate (an ALB
- * with mTLS) passes its subject in a header; the header is believed only when the request comes
- * from one of `trustedProxies`, and then the subject maps to the tenant with that
- * `clientCertSubject`. A bearer token, when present, decides.
+ * Client certificates map to the tenant with that `clientCertSubject`, from either
+ *   - the hub's own TLS listener (tls.clientCaFile): the subject of the certificate it verified;
+ *   - a TLS-terminating proxy that verified it (an ALB with mTLS) and passes the subject in a
+ *     header, believed only when the request comes from one of `trustedProxies`.
+ * A bearer token, when present, decides; then the listener's own verified subject.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { TenantConfig } from "../config/hub-config";
+import { normalizeSubject, type TenantConfig } from "../config/hub-config";
 
 export class TenantAuth {
   private readonly byTokenHash = new Map<string, TenantConfig>();
@@ -34,12 +35,14 @@ export class TenantAuth {
   readonly subjectHeader: string | undefined;
 
   /**
-   * The tenant for an `Authorization: Bearer …` header, or for a client-certificate subject
-   * passed by a trusted proxy; undefined → 401.
+   * The tenant for an `Authorization: Bearer …` header, for the subject of a client certificate
+   * the listener verified (`tlsSubject`), or for one passed by a trusted proxy (`subject`, from
+   * `peer`); undefined → 401.
    */
-  tenantFor(authorization: string | undefined, peer = "", subject?: string): TenantConfig | undefined {
+  tenantFor(authorization: string | undefined, peer = "", subject?: string, tlsSubject?: string): TenantConfig | undefined {
     const token = bearer(authorization);
     if (token !== undefined) return this.byTokenHash.get(sha256Hex(token));
+    if (tlsSubject !== undefined) return this.bySubject.get(normalizeSubject(tlsSubject));
     if (subject === undefined || this.subjectHeader === undefined) return undefined;
     const address = peer.startsWith("::ffff:") ? peer.slice(7) : peer;
     if (!this.trusted.some((m) => m(address))) return undefined;
@@ -69,14 +72,6 @@ function bearer(header: string | undefined): string | undefined {
 
 function sha256Hex(s: string): string {
   return createHash("sha256").update(s).digest("hex");
-}
-
-/** "CN=a, O=b" and "CN=a,O=b" are the same subject. */
-function normalizeSubject(s: string): string {
-  return s
-    .split(",")
-    .map((p) => p.trim())
-    .join(",");
 }
 
 /** An IPv4 address, an IPv4 CIDR, or an exact IPv6 address. */

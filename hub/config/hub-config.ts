@@ -67,8 +67,8 @@ export interface HubConfig {
   /**
    * Client-certificate tenants behind a TLS-terminating proxy (an AWS ALB with mTLS puts the
    * verified subject in X-Amzn-Mtls-Clientcert-Subject). The header is believed only from
-   * `trustedProxies` (IPv4 CIDRs or exact addresses). Bun does not hand the peer certificate of
-   * its own TLS listener to the hub, so this is how `tenants[].clientCertSubject` is matched.
+   * `trustedProxies` (IPv4 CIDRs or exact addresses). Without a proxy, `tls.clientCaFile` makes
+   * the hub verify client certificates itself and match their subjects.
    */
   clientCert?: { subjectHeader: string; trustedProxies: string[] };
   /** sha256 hex of the admin token; fleet and admin endpoints answer 401 without it. Unset = admin endpoints off. */
@@ -418,12 +418,12 @@ export function checkHubConfig(c: HubConfig): string | undefined {
     ids.add(t.id);
     if (t.tokenHashes.length === 0 && !t.clientCertSubject) return `tenants[${i}] (${t.id}) needs a tokenFile or a clientCertSubject`;
     if (t.clientCertSubject) {
-      const other = subjects.get(t.clientCertSubject);
+      const other = subjects.get(normalizeSubject(t.clientCertSubject));
       if (other !== undefined) return `tenants[${i}] (${t.id}) uses the same clientCertSubject as tenant ${JSON.stringify(other)}`;
-      subjects.set(t.clientCertSubject, t.id);
+      subjects.set(normalizeSubject(t.clientCertSubject), t.id);
     }
-    if (t.clientCertSubject && !c.clientCert) {
-      return `tenants[${i}] (${t.id}).clientCertSubject needs clientCert.subjectHeader and clientCert.trustedProxies (the TLS-terminating proxy that verifies client certificates, e.g. an ALB with mTLS)`;
+    if (t.clientCertSubject && !c.clientCert && !c.tls?.clientCaFile) {
+      return `tenants[${i}] (${t.id}).clientCertSubject needs tls.clientCaFile (the hub verifies client certificates itself) or clientCert.subjectHeader and clientCert.trustedProxies (a TLS-terminating proxy verifies them, e.g. an ALB with mTLS)`;
     }
     for (const h of t.tokenHashes) {
       const other = tokens.get(h);
@@ -450,4 +450,18 @@ export function checkHubConfig(c: HubConfig): string | undefined {
   }
   if (c.tls?.requireClientCert && !c.tls.clientCaFile) return "tls.requireClientCert needs tls.clientCaFile";
   return undefined;
+}
+
+/**
+ * "CN=a, O=b", "CN=a,O=b" and "O=b,CN=a" are the same subject: proxies and TLS libraries print
+ * the attributes in different orders (RFC 4514 reverses the certificate's). Escaped commas ("\,")
+ * stay inside their value.
+ */
+export function normalizeSubject(s: string): string {
+  return s
+    .split(/(?<!\\),/)
+    .map((p) => p.trim())
+    .filter((p) => p !== "")
+    .sort()
+    .join(",");
 }

@@ -38,10 +38,10 @@ const JSON_TYPE = "application/json";
 export function createHubHandler(deps: HubHandlerDeps): HttpHandler {
   const { auth, fleet } = deps;
 
-  /** Tenant from the bearer token, or from a client-certificate subject a trusted proxy passed. */
+  /** Tenant from the bearer token, the client certificate the listener verified, or a subject a trusted proxy passed. */
   function tenantOf(req: HttpRequest): TenantConfig | undefined {
     const subject = auth.subjectHeader ? req.header(auth.subjectHeader) : undefined;
-    return auth.tenantFor(req.header("authorization"), subject !== undefined ? req.remoteAddress() : "", subject);
+    return auth.tenantFor(req.header("authorization"), subject !== undefined ? req.remoteAddress() : "", subject, req.tlsSubject());
   }
 
   function context(req: HttpRequest, tenant: TenantConfig): WriteContext {

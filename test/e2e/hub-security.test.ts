@@ -102,8 +102,54 @@ describe("TLS on the hub's listener", () => {
     ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "san.ext");
     ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=studio-eu");
     ssl("x509", "-req", "-in", "client.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "client.crt", "-days", "2");
+    // Same CA, another subject; and the same subject as client.crt signed by a CA the hub does not trust.
+    ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "other.key", "-out", "other.csr", "-subj", "/CN=studio-us/O=studio");
+    ssl("x509", "-req", "-in", "other.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "other.crt", "-days", "2");
+    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "evil-ca.key", "-out", "evil-ca.crt", "-days", "2", "-subj", "/CN=evil-ca");
+    ssl("x509", "-req", "-in", "client.csr", "-CA", "evil-ca.crt", "-CAkey", "evil-ca.key", "-CAcreateserial", "-out", "spoof.crt", "-days", "2");
     writeFileSync(join(dir, "t.token"), TOKEN);
   });
+
+  it("maps the subject of the client certificate it verified to that tenant; a forged one (other CA) is nobody", async () => {
+    const rx = await receiver();
+    const f = (name: string) => join(dir, name);
+    const ca = readFileSync(f("ca.crt"));
+    // requireClientCert off: a client may also come with a bearer token and no certificate.
+    const hub = await startHub({
+      yaml: `tls: { certFile: "${f("server.crt")}", keyFile: "${f("server.key")}", clientCaFile: "${f("ca.crt")}" }
+upstreams: [{ name: u, url: "${rx.url}/api/v1/write" }]
+tenants:
+  - { id: eu, clientCertSubject: "CN=studio-eu" }
+  - { id: us, clientCertSubject: "O=studio, CN=studio-us" }
+  - { id: s, tokenFile: "${f("t.token")}" }
+`,
+      readyUrl: "https",
+      tls: { ca: ca.toString() },
+    });
+    const send = (dispatcher: Agent, metric: string, headers: Record<string, string> = {}) =>
+      undiciFetch(`https://127.0.0.1:${hub.port}/api/v1/write`, { method: "POST", headers: { ...WRITE_HEADERS, ...headers }, body: body(metric), dispatcher }).then((r) => r.status);
+    const withCert = (cert: string, key: string) => new Agent({ connect: { ca, cert: readFileSync(f(cert)), key: readFileSync(f(key)) } });
+    try {
+      const eu = withCert("client.crt", "client.key");
+      expect(await send(eu, "cert_probe")).toBe(204);
+      expect(await send(eu, "cert_probe")).toBe(204); // same keep-alive connection, same tenant
+      expect(await send(withCert("other.crt", "other.key"), "cert_probe")).toBe(204);
+      // Signed by a CA the hub does not trust: its subject says studio-eu, which is not believed.
+      expect(await send(withCert("spoof.crt", "client.key"), "cert_probe")).toBe(401);
+      // No certificate: only a token gets in.
+      const noCert = new Agent({ connect: { ca } });
+      expect(await send(noCert, "cert_probe")).toBe(401);
+      expect(await send(noCert, "cert_probe", { authorization: `Bearer ${TOKEN}` })).toBe(204);
+      // A tenant header cannot switch the certificate's tenant.
+      expect(await send(eu, "cert_probe", { "x-scope-orgid": "us" })).toBe(204);
+      expect(await hub.metric('tenant_samples_ingested_total{tenant="eu"}')).toBe(3);
+      expect(await hub.metric('tenant_samples_ingested_total{tenant="us"}')).toBe(1);
+      expect(await hub.metric('tenant_samples_ingested_total{tenant="s"}')).toBe(1);
+    } finally {
+      await hub.stop();
+      rx.server.close();
+    }
+  }, 30_000);
 
   it("serves remote write over TLS; with requireClientCert a client without a certificate signed by the CA is refused", async () => {
     const rx = await receiver();

@@ -243,7 +243,7 @@ describe("createAdminHandler without a server", () => {
     const config = testConfig();
     const runtime = new AgentRuntime(config, { clock: fakeClock(), log: silentLogger });
     const handler: HttpHandler = createAdminHandler(runtime);
-    const reply = await handler({ method: "GET", path: "/-/healthy", query: "", remoteAddress: () => "", header: () => undefined, readBody: async () => ({ ok: true, value: new Uint8Array() }) });
+    const reply = await handler({ method: "GET", path: "/-/healthy", query: "", remoteAddress: () => "", tlsSubject: () => undefined, header: () => undefined, readBody: async () => ({ ok: true, value: new Uint8Array() }) });
     expect(reply).toEqual({ status: 200, contentType: "text/plain; charset=utf-8", body: "ok\n" });
   });
 });

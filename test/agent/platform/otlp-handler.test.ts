@@ -268,6 +268,7 @@ describe("createOtlpHandler when the request cannot be made durable", () => {
       path: "/v1/metrics",
       query: "",
       remoteAddress: () => "",
+      tlsSubject: () => undefined,
       header: (n) => (n === "content-type" ? "application/json" : undefined),
       readBody: async () => ({ ok: true, value: new TextEncoder().encode(body) }),
     });

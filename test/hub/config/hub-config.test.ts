@@ -86,12 +86,14 @@ tenants: [{ id: a, tokenFile: /t/a.token, residency: eu }]
 });
 
 describe("client-certificate tenants", () => {
-  it("need the proxy header config, and a subject maps to one tenant only", async () => {
+  it("need a client CA on the listener or the proxy header config, and a subject maps to one tenant only", async () => {
     const noProxy = await parse(`upstreams: [{ name: p, url: "http://x" }]\ntenants: [{ id: a, clientCertSubject: "CN=a" }]`);
     expect(noProxy.ok).toBe(false);
-    if (!noProxy.ok) expect(noProxy.error).toContain("clientCertSubject needs clientCert.subjectHeader");
+    if (!noProxy.ok) expect(noProxy.error).toContain("clientCertSubject needs tls.clientCaFile (the hub verifies client certificates itself) or clientCert.subjectHeader");
+    const ownTls = await parse(`tls: { certFile: s.crt, keyFile: s.key, clientCaFile: ca.crt }\nupstreams: [{ name: p, url: "http://x" }]\ntenants: [{ id: a, clientCertSubject: "CN=a" }]`);
+    expect(ownTls.ok).toBe(true);
     const twice = await parse(
-      `clientCert: { subjectHeader: X-Subject, trustedProxies: [10.0.0.0/8] }\nupstreams: [{ name: p, url: "http://x" }]\ntenants: [{ id: a, clientCertSubject: "CN=a" }, { id: b, clientCertSubject: "CN=a" }]`,
+      `clientCert: { subjectHeader: X-Subject, trustedProxies: [10.0.0.0/8] }\nupstreams: [{ name: p, url: "http://x" }]\ntenants: [{ id: a, clientCertSubject: "CN=a, O=s" }, { id: b, clientCertSubject: "O=s,CN=a" }]`,
     );
     expect(twice.ok).toBe(false);
     if (!twice.ok) expect(twice.error).toContain(`uses the same clientCertSubject as tenant "a"`);
