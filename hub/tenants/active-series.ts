@@ -89,9 +89,8 @@ export function createActiveSeriesTracker(config: ResolvedActiveSeriesConfig, cl
   }
 
   function sweepAt(now: number): void {
-    const lastSeen = table.values;
     for (let i = 0; i < table.slots; ) {
-      if (table.isOccupied(i) && now - lastSeen[i] > idle) {
+      if (table.isOccupied(i) && now - table.valueAt(i) > idle) {
         table.removeAt(i); // may shift a later entry into slot i: look at i again
         expiredTotal++;
       } else i++;
@@ -104,8 +103,8 @@ export function createActiveSeriesTracker(config: ResolvedActiveSeriesConfig, cl
     if (now >= nextSweepSec) sweepAt(now);
     const i = table.find(hi, lo);
     if (i >= 0) {
-      const wasIdle = now - table.values[i] > idle;
-      table.values[i] = now;
+      const wasIdle = now - table.valueAt(i) > idle;
+      table.setValue(i, now);
       if (!wasIdle) return "known";
       newSeriesTotal++;
       return "new";

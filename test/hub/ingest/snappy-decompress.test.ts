@@ -152,6 +152,32 @@ describe("decompressRemoteWrite refuses bombs before allocating", () => {
     expect(Math.max(0, ...allocations)).toBeLessThan(1024);
   });
 
+  test("consecutive copies with one offset (a long match split in 64-byte copies) decode as snappyjs decodes them", () => {
+    // literal of 40 bytes, then copies at offset 40 (copy-2 ×2, copy-1, copy-4), offset 20
+    // (overlapping once joined: 64 + 64 > 20), offset 3 (a short pattern), and offset 40 again.
+    const literal = Array.from({ length: 40 }, (_, i) => (i * 37 + 11) & 0xff);
+    const copy2 = (len: number, off: number) => [((len - 1) << 2) | 2, off & 0xff, off >> 8];
+    const copy1 = (len: number, off: number) => [((off >> 8) << 5) | ((len - 4) << 2) | 1, off & 0xff];
+    const copy4 = (len: number, off: number) => [((len - 1) << 2) | 3, off & 0xff, (off >> 8) & 0xff, 0, 0];
+    const elements = [
+      [(40 - 1) << 2, ...literal],
+      copy2(64, 40), copy2(64, 40), copy1(11, 40), copy4(30, 40),
+      copy2(64, 20), copy2(64, 20), copy1(5, 20),
+      copy2(33, 3), copy2(64, 3),
+      copy2(17, 40), copy2(2, 40),
+    ].flat();
+    const total = 40 + 64 + 64 + 11 + 30 + 64 + 64 + 5 + 33 + 64 + 17 + 2;
+    const varint = total < 128 ? [total] : [(total & 0x7f) | 0x80, total >> 7];
+    const body = new Uint8Array([...varint, ...elements]);
+    const expected = snappyjs.uncompress(body);
+    expect(expected.length).toBe(total);
+    expectDecompressesTo(body, expected);
+    // Declared one byte short: the joined copy overruns and is refused like the separate ones.
+    const short = new Uint8Array([...(total - 1 < 128 ? [total - 1] : [((total - 1) & 0x7f) | 0x80, (total - 1) >> 7]), ...elements]);
+    const r = decompressRemoteWrite(short, LIMIT);
+    expect(r.ok).toBe(false);
+  });
+
   test("the densest honest body (runs of copy-2 × 64) is still accepted", () => {
     const input = new Uint8Array(1 << 20).fill(0x41);
     expectDecompressesTo(snappyjs.compress(input), input);

@@ -49,7 +49,7 @@ test("inserts, finds and removes exactly like a Set under random churn (backward
     const i = table.find(hi, lo);
     if (i >= 0 !== model.has(key(hi, lo))) throw new Error(`step ${step}: find(${hi}, ${lo}) = ${i}, model says ${model.has(key(hi, lo))}`);
     if (i >= 0) {
-      if (table.values[i] !== model.get(key(hi, lo))) throw new Error(`step ${step}: value of ${hi}:${lo} lost`);
+      if (table.valueAt(i) !== model.get(key(hi, lo))) throw new Error(`step ${step}: value of ${hi}:${lo} lost`);
       if (random() < 0.5) {
         table.removeAt(i);
         model.delete(key(hi, lo));
