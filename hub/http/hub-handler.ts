@@ -138,7 +138,7 @@ export function createHubHandler(deps: HubHandlerDeps): HttpHandler {
       return fail(converted.error.status, converted.error.message);
     }
     const headers = fleetHeaders(req, tenant);
-    const outcome = await deps.ingest.writeDecoded(context(req, tenant), converted.value.writeRequest, converted.value.snappyBody);
+    const outcome = await deps.ingest.writeConverted(context(req, tenant), converted.value.writeRequest, converted.value.snappyBody);
     const convertRejected = converted.value.rejected.reduce((n, r) => n + r.count, 0);
     // Transient or whole-request refusals keep their status; series-level refusals (policy 400,
     // quota 409) become an OTLP partial success, which the OTLP spec says not to retry.

@@ -1,7 +1,7 @@
 /**
  * The hub's write path, one request at a time:
  *
- *   auth (token → tenant) ─▶ body ≤ limit ─▶ dedupe (batch id seen? 2xx, nothing written)
+ *   auth (token → tenant) ─▶ body ≤ limit ─▶ dedupe (id in flight? wait · seen? 2xx, nothing written)
  *     ─▶ decompress (bounded) ─▶ scan + policy per series ─▶ rate (token bucket, fair share)
  *     ─▶ per series: policy verdict · budget throttle · active-series quota
  *     ─▶ append kept series to the upstream's disk queue (fsync) ─▶ remember batch id ─▶ answer
@@ -17,6 +17,12 @@
  *   429  + Retry-After: tenant over its samples/s (or its fair share of the hub) — transient
  *   503  + Retry-After: the hub cannot make data durable right now (disk full, read-only)
  * The 2xx is sent only after the data is in the disk queue.
+ *
+ * A retry racing its first attempt (same tenant and batch id, the first still being queued) waits
+ * for it, then is judged as if it had arrived just after: the id was remembered (stored, even in
+ * part) → 204, counted as a dedupe hit; the first failed → processed normally. Only within one
+ * hub process; requests without a batch id, or with other ids, never wait. OTLP bodies with a
+ * batch id (an agent's OTLP sink sends one) are deduplicated the same way.
  */
 import type { Clock, Logger } from "../../agent/core/deps";
 import { err, ok, type Result } from "../../agent/core/result";
@@ -73,16 +79,50 @@ export function createHubIngest(deps: HubIngestDeps) {
     return reply(e.status, e.message);
   }
 
+  /**
+   * Attempts in flight per "tenant\nbatch id": resolves (never rejects) once that attempt has
+   * answered and its entry is gone. Holds only requests being processed now.
+   */
+  const inFlight = new Map<string, Promise<void>>();
+
   /** A snappy remote-write body from /api/v1/write. */
-  async function writeCompressed(ctx: WriteContext, body: Uint8Array): Promise<WriteOutcome> {
+  function writeCompressed(ctx: WriteContext, body: Uint8Array): Promise<WriteOutcome> {
+    return once(ctx, () => {
+      const buf = decompressRemoteWrite(body, config.limits.maxDecompressedBytes);
+      if (!buf.ok) return Promise.resolve(refuse(ctx.tenant.id, buf.error));
+      return writeDecoded(ctx, buf.value, body);
+    });
+  }
+
+  /** A WriteRequest converted from OTLP (`snappyBody`: it compressed, forwarded when all is kept). */
+  function writeConverted(ctx: WriteContext, buf: Uint8Array, snappyBody?: Uint8Array): Promise<WriteOutcome> {
+    return once(ctx, () => writeDecoded(ctx, buf, snappyBody));
+  }
+
+  /**
+   * Runs `attempt` unless the batch id was already stored (204, a dedupe hit). A retry of a batch
+   * still being queued waits for that attempt, then is judged as if it had arrived just after it:
+   * stored (its id remembered, even for a partial 400/409) → 204; failed (429, 503, …) → its own
+   * attempt. Several waiters: the first to wake goes next.
+   */
+  async function once(ctx: WriteContext, attempt: () => Promise<WriteOutcome>): Promise<WriteOutcome> {
+    if (ctx.batchId === undefined) return attempt();
     const t = ctx.tenant.id;
-    if (ctx.batchId !== undefined && deps.dedupe.seen(t, ctx.batchId)) {
+    const key = `${t}\n${ctx.batchId}`;
+    for (let first = inFlight.get(key); first !== undefined; first = inFlight.get(key)) await first;
+    // No await from here until the entry is set: seen() and the claim are one step.
+    if (deps.dedupe.seen(t, ctx.batchId)) {
       counters.deduplicated(t);
       return reply(204, "");
     }
-    const buf = decompressRemoteWrite(body, config.limits.maxDecompressedBytes);
-    if (!buf.ok) return refuse(t, buf.error);
-    return writeDecoded(ctx, buf.value, body);
+    let done!: () => void;
+    inFlight.set(key, new Promise<void>((resolve) => (done = resolve)));
+    try {
+      return await attempt();
+    } finally {
+      inFlight.delete(key);
+      done();
+    }
   }
 
   /**
@@ -219,7 +259,7 @@ export function createHubIngest(deps: HubIngestDeps) {
     return v;
   }
 
-  return { writeCompressed, writeDecoded };
+  return { writeCompressed, writeConverted };
 }
 
 export type HubIngest = ReturnType<typeof createHubIngest>;
