@@ -28,8 +28,8 @@ export type { ByteRange, ScanLimits, ScannedSeries, ScanResult } from "./write-r
 export type { SeriesRejection, SeriesRejectReason } from "./hub-policy";
 
 /** Snappy-decompresses a remote-write body of at most `maxDecompressedBytes`. */
-export function decompressRemoteWrite(body: Uint8Array, maxDecompressedBytes: number): Result<Uint8Array, IngestError> {
-  return snappyDecompressBounded(body, maxDecompressedBytes);
+export function decompressRemoteWrite(body: Uint8Array, maxDecompressedBytes: number, scratch?: Uint8Array): Result<Uint8Array, IngestError> {
+  return snappyDecompressBounded(body, maxDecompressedBytes, scratch);
 }
 
 /**

@@ -57,8 +57,11 @@ export function readSnappyHeader(src: Uint8Array): Result<SnappyHeader, IngestEr
   return err(malformed("its length prefix is not a varint below 2^32"));
 }
 
-/** Decompresses a Snappy block of at most `maxBytes` uncompressed bytes. */
-export function snappyDecompressBounded(src: Uint8Array, maxBytes: number): Result<Uint8Array, IngestError> {
+/**
+ * Decompresses a Snappy block of at most `maxBytes` uncompressed bytes, into the front of
+ * `scratch` when it is long enough (the caller's reusable buffer), else into a new buffer.
+ */
+export function snappyDecompressBounded(src: Uint8Array, maxBytes: number, scratch?: Uint8Array): Result<Uint8Array, IngestError> {
   const header = readSnappyHeader(src);
   if (!header.ok) return header;
   const { uncompressedBytes, headerBytes } = header.value;
@@ -78,7 +81,7 @@ export function snappyDecompressBounded(src: Uint8Array, maxBytes: number): Resu
   // Not zero-filled: elements write the output front to back without gaps, and success needs
   // exactly the declared length written, so every byte handed out was written; on failure the
   // buffer is dropped. (Zero-filling cost ~10 % of decompression.)
-  const out = Buffer.allocUnsafe(uncompressedBytes);
+  const out = scratch !== undefined && scratch.length >= uncompressedBytes ? scratch.subarray(0, uncompressedBytes) : Buffer.allocUnsafe(uncompressedBytes);
   const problem = decodeElements(src, headerBytes, out);
   return problem === null ? ok(out) : err(malformed(problem));
 }

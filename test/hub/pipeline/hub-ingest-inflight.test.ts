@@ -17,7 +17,7 @@ import { createHubSeriesPolicy } from "../../../hub/ingest/hub-policy";
 import { HubCounters } from "../../../hub/pipeline/hub-counters";
 import { createHubIngest, type HubIngest, type WriteContext } from "../../../hub/pipeline/hub-ingest";
 import { createTenantFleet } from "../../../hub/pipeline/tenant-runtime";
-import { encodeWriteRequest, floatSeries, snappyCompress } from "../ingest/ingest-test-helpers";
+import { encodeWriteRequest, floatSeries, snappyCompress, snappyUncompress } from "../ingest/ingest-test-helpers";
 
 const root = mkdtempSync(join(tmpdir(), "hub-ingest-inflight-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -289,4 +289,31 @@ describe("hub ingest: what the in-flight check leaves alone", () => {
     await hub.ingest.writeConverted(ctx(hub), raw);
     expect(records(hub)).toBe(4);
   });
+
+  test("requests decompressed into the shared buffer one after another keep their own bytes", async () => {
+    const hub = await newHub();
+    const payloads: Uint8Array[] = [];
+    const real = hub.forwarder.append.bind(hub.forwarder);
+    const gate = deferred();
+    vi.spyOn(hub.forwarder, "append").mockImplementation(async (...args) => {
+      payloads.push(args[1]);
+      await gate.promise;
+      return real(...args);
+    });
+    // The first is rebuilt (its PII series dropped) from the shared buffer, then waits in its
+    // append while the second, a different body, is decompressed into the same buffer.
+    const first = hub.ingest.writeCompressed(ctx(hub, "host-1/70"), body(3, true));
+    const secondSeries = Array.from({ length: 40 }, (_, i) => floatSeries("other_metric_with_a_longer_name", { zone: `z${i}`, build_id: "b".repeat(50) }));
+    const second = hub.ingest.writeCompressed(ctx(hub, "host-2/71"), snappyCompress(encodeWriteRequest({ timeseries: secondSeries })));
+    await new Promise((r) => setTimeout(r, 20));
+    gate.resolve();
+    expect((await first).status).toBe(400); // the PII series refused, the 3 others stored
+    expect((await second).status).toBe(204);
+    expect(payloads).toHaveLength(2);
+    expect(Buffer.from(snappyUncompress(payloads[0])).equals(Buffer.from(encodeWriteRequest({ timeseries: body3Series() })))).toBe(true);
+  });
 });
+
+function body3Series() {
+  return Array.from({ length: 3 }, (_, i) => floatSeries("game_players", { region: "eu-west-1", shard_id: String(i) }));
+}
