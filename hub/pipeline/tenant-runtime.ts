@@ -7,14 +7,31 @@
  *
  * TenantFleet holds every tenant plus what is shared between them (fair share, cost, guard, the
  * MAX_TENANT_LABELS labeler) and renders their metrics.
+ *
+ * Cost state across restarts: `<dataDir>/tenant-cost.json` holds each tenant's cost snapshot
+ * (month-to-date spend and tier position, the UTC day's window, the rolling hour's 60 buckets,
+ * samples still stored per day) and its budget state, as
+ *
+ *   { "version": 1, "savedAtMs": …, "tenants": { "<id>": { …TenantCostSnapshot, "budgetState": "throttled" } } }
+ *
+ * saveCost() writes it after every evaluation (budget.evaluateEverySec, default 30 s) and on
+ * graceful stop: `tenant-cost.json.tmp`, fsync, rename, fsync the directory, so a kill -9 at
+ * any point leaves the previous or the new complete file, and at most one interval is lost.
+ * loadCost() at start restores the tenants still configured, rolls their windows to now (a
+ * past day or month starts from zero) and evaluates the budget guard at once, so a tenant that
+ * was throttled is throttled from the first request. A file that does not parse or check is
+ * renamed to `tenant-cost.json.corrupt-<ms>` and the hub starts from zero, logged, never fatal.
  */
+import { readFileSync, renameSync } from "node:fs";
+import { join } from "node:path";
 import type { SelfFamily } from "../../agent/admin/prom-text";
 import type { Clock, Logger } from "../../agent/core/deps";
 import { err, ok, type Result } from "../../agent/core/result";
 import type { HubConfig, TenantConfig } from "../config/hub-config";
 import { createActiveSeriesTracker, parseActiveSeriesConfig, type ActiveSeriesTracker, type SeriesAdmission } from "../tenants/active-series";
-import { createBudgetGuard, parseBudgetGuardConfig, type BudgetGuard } from "../tenants/budget-guard";
-import { createCostModel, type CostModel } from "../tenants/cost";
+import { nodeQueueFs, type QueueFs } from "../../agent/queue/queue-fs";
+import { BUDGET_STATES, createBudgetGuard, parseBudgetGuardConfig, type BudgetGuard, type BudgetState } from "../tenants/budget-guard";
+import { createCostModel, describeInvalidCostSnapshot, type CostModel, type TenantCostSnapshot } from "../tenants/cost";
 import { parseCostConfig } from "../tenants/cost-config";
 import { createFairShare, parseFairShareConfig, type FairShare } from "../tenants/fair-share";
 import { createTenantLabels, parseTenantLabelsConfig, type TenantLabels } from "../tenants/tenant-labels";
@@ -44,10 +61,32 @@ export interface TenantFleet {
   sweep(): void;
   families(): SelfFamily[];
   status(): unknown[];
+  /** Restores cost state from `<dataDir>/tenant-cost.json` and evaluates; logs (never throws) a bad file. */
+  loadCost(): void;
+  /** Writes `<dataDir>/tenant-cost.json` atomically; never rejects (a failure is logged). */
+  saveCost(): Promise<void>;
 }
 
-export function createTenantFleet(config: HubConfig, deps: { clock: Clock; log: Logger }): Result<TenantFleet, string> {
-  const { clock, log } = deps;
+export const COST_STATE_FILE = "tenant-cost.json";
+const COST_STATE_VERSION = 1;
+
+type SavedTenant = TenantCostSnapshot & { budgetState?: BudgetState };
+
+interface CostStateFile {
+  version: number;
+  savedAtMs: number;
+  tenants: Record<string, SavedTenant>;
+}
+
+export interface TenantFleetDeps {
+  clock: Clock;
+  log: Logger;
+  /** File operations for saveCost (tests inject failures); default node:fs. */
+  fs?: QueueFs;
+}
+
+export function createTenantFleet(config: HubConfig, deps: TenantFleetDeps): Result<TenantFleet, string> {
+  const { clock, log, fs = nodeQueueFs } = deps;
   const labels = parseTenantLabelsConfig({ maxTenantLabels: config.maxTenantLabels });
   if (!labels.ok) return err(labels.error.message);
   const labeler = createTenantLabels(labels.value);
@@ -107,13 +146,80 @@ export function createTenantFleet(config: HubConfig, deps: { clock: Clock; log: 
     });
   }
 
+  const evaluate = () => {
+    for (const [id, tracker] of trackers) cost.accrue(id, tracker.stats().active);
+    guard.evaluate();
+  };
+
+  const statePath = join(config.dataDir, COST_STATE_FILE);
+  let writing: Promise<void> | undefined;
+  let queued: Promise<void> | undefined;
+  let saveFailing = false;
+
+  const loadCost = () => {
+    const read = readCostState(statePath, clock.nowMs());
+    if (!read.ok) {
+      if (read.error.missing) return evaluate();
+      const movedTo = read.error.movedTo === undefined ? {} : { moved_to: read.error.movedTo };
+      log.warn("Ignoring the saved tenant cost state; cost estimates and budgets start from zero.", { file: statePath, error: read.error.message, ...movedTo });
+      return evaluate();
+    }
+    const ignored: string[] = [];
+    const previous: [string, BudgetState][] = [];
+    for (const [id, saved] of Object.entries(read.value.tenants)) {
+      if (!byId.has(id)) {
+        ignored.push(id);
+        continue;
+      }
+      cost.restore(id, saved);
+      if (saved.budgetState !== undefined) previous.push([id, saved.budgetState]);
+    }
+    guard.restorePrevious(previous);
+    evaluate();
+    const throttled = config.tenants.filter((t) => guard.verdictOf(t.id)?.state === "throttled").map((t) => t.id);
+    log.info("Restored tenant cost state.", {
+      file: statePath,
+      saved_s_ago: Math.round((clock.nowMs() - read.value.savedAtMs) / 1000),
+      tenants: Object.keys(read.value.tenants).length - ignored.length,
+      ...(ignored.length > 0 ? { ignored_tenants: ignored.join(",") } : {}),
+      ...(throttled.length > 0 ? { throttled: throttled.join(",") } : {}),
+    });
+  };
+
+  const writeCost = async () => {
+    const state: CostStateFile = { version: COST_STATE_VERSION, savedAtMs: clock.nowMs(), tenants: {} };
+    for (const t of config.tenants) {
+      const snap = cost.snapshot(t.id);
+      if (snap !== undefined) state.tenants[t.id] = { ...snap, budgetState: guard.verdictOf(t.id)?.state };
+    }
+    const saved = await writeFileAtomically(fs, statePath, JSON.stringify(state));
+    if (!saved.ok && !saveFailing) log.warn("Cannot save tenant cost state; a restart would lose spend since the last save.", { file: statePath, error: saved.error });
+    if (saved.ok && saveFailing) log.info("Saving tenant cost state again.", { file: statePath });
+    saveFailing = !saved.ok;
+  };
+
+  /** One write at a time; a save asked for during a write runs after it (with fresh numbers), once. */
+  const saveCost = (): Promise<void> => {
+    if (queued) return queued;
+    if (writing) {
+      queued = writing.then(() => {
+        queued = undefined;
+        return saveCost();
+      });
+      return queued;
+    }
+    writing = writeCost().finally(() => {
+      writing = undefined;
+    });
+    return writing;
+  };
+
   return ok({
     byId,
     labeler,
-    evaluate() {
-      for (const [id, tracker] of trackers) cost.accrue(id, tracker.stats().active);
-      guard.evaluate();
-    },
+    evaluate,
+    loadCost,
+    saveCost,
     sweep() {
       for (const tracker of trackers.values()) tracker.sweep();
     },
@@ -172,4 +278,64 @@ export function createTenantFleet(config: HubConfig, deps: { clock: Clock; log: 
       });
     },
   });
+}
+
+type ReadStateError = { missing: true; message: string; movedTo?: undefined } | { missing: false; message: string; movedTo?: string };
+
+/** Reads and checks the cost state file; a file that does not parse or check is renamed aside. */
+function readCostState(path: string, nowMs: number): Result<CostStateFile, ReadStateError> {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    const missing = (e as NodeJS.ErrnoException).code === "ENOENT";
+    return err({ missing, message: (e as Error).message });
+  }
+  try {
+    const state = JSON.parse(text) as CostStateFile;
+    const problem = describeInvalidCostState(state);
+    if (problem !== undefined) throw new Error(problem);
+    return ok(state);
+  } catch (e) {
+    const movedTo = `${path}.corrupt-${nowMs}`;
+    try {
+      renameSync(path, movedTo);
+    } catch {
+      return err({ missing: false, message: (e as Error).message });
+    }
+    return err({ missing: false, message: (e as Error).message, movedTo });
+  }
+}
+
+function describeInvalidCostState(state: CostStateFile): string | undefined {
+  if (state === null || typeof state !== "object") return "not a JSON object";
+  if (state.version !== COST_STATE_VERSION) return `unknown version ${JSON.stringify(state.version)}`;
+  if (typeof state.savedAtMs !== "number" || state.tenants === null || typeof state.tenants !== "object") return "savedAtMs or tenants missing";
+  for (const [id, saved] of Object.entries(state.tenants)) {
+    const problem = describeInvalidCostSnapshot(saved);
+    if (problem !== undefined) return `tenants.${id}: ${problem}`;
+    if (saved.budgetState !== undefined && !BUDGET_STATES.includes(saved.budgetState)) return `tenants.${id}.budgetState is not a budget state`;
+  }
+  return undefined;
+}
+
+/** Writes `path.tmp`, fsyncs it, renames it over `path` and fsyncs the directory. */
+async function writeFileAtomically(fs: QueueFs, path: string, text: string): Promise<Result<void, string>> {
+  const tmp = `${path}.tmp`;
+  const dir = join(path, "..");
+  try {
+    await fs.remove(tmp).catch(() => undefined); // a leftover of a crash mid-write
+    const file = await fs.open(tmp, "create");
+    try {
+      await file.write([new TextEncoder().encode(text)], 0);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await fs.rename(tmp, path);
+    await fs.syncDir(dir);
+    return ok(undefined);
+  } catch (e) {
+    return err((e as Error).message);
+  }
 }

@@ -3,7 +3,7 @@
  *
  *   HTTP (remote write, OTLP) ─▶ auth ─▶ hub-ingest (dedupe · decode · policy · quotas) ─▶ Forwarder per upstream
  *                                                                                           └ DiskQueue shards ─▶ remote-write sink
- *   timers: budget guard (every budget.evaluateEverySec), series expiry, freshness probe
+ *   timers: budget guard + save of tenant cost state (every budget.evaluateEverySec), series expiry, freshness probe
  *
  * Start order makes data safe before it is accepted: queues and the dedupe window open first,
  * senders start, and only then does the listener take requests. Stop walks it backwards.
@@ -83,6 +83,8 @@ export class HubRuntime {
     const tenants = createTenantFleet(config, { clock, log });
     if (!tenants.ok) return this.fail(tenants.error);
     this.tenants = tenants.value;
+    // Month-to-date spend and budget states from before a restart (dataDir/tenant-cost.json).
+    this.tenants.loadCost();
     const counters = new HubCounters(this.tenants.labeler, () => clock.nowMs());
     this.counters = counters;
     const fleet = new Fleet(config.dataDir, { clock, log });
@@ -136,7 +138,12 @@ export class HubRuntime {
     this.server = server.value;
 
     const evaluateMs = config.budget.evaluateEverySec * 1000;
-    this.timers.push(setInterval(() => this.tenants?.evaluate(), evaluateMs));
+    this.timers.push(
+      setInterval(() => {
+        this.tenants?.evaluate();
+        void this.tenants?.saveCost();
+      }, evaluateMs),
+    );
     this.timers.push(setInterval(() => this.tenants?.sweep(), 60_000));
     for (const t of this.timers) t.unref?.();
 
@@ -176,6 +183,7 @@ export class HubRuntime {
     this.freshness?.stop();
     await this.server?.close();
     this.server = undefined;
+    await this.tenants?.saveCost();
     for (const f of this.forwarders.values()) await f.stop();
     this.forwarders.clear();
     await this.dedupe?.close();

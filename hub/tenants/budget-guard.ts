@@ -15,6 +15,11 @@
  * throttleWithinSec (default 120 s), so a projection crossing 100 % throttles within
  * throttleWithinSec. isThrottled() is a Map lookup for tenants that are not throttled; names of
  * throttled tenants are matched against the globs once and the answer cached.
+ *
+ * Restart: the guard keeps no state of its own worth saving; its verdicts follow from the cost
+ * model's month-to-date spend and hourly rate, which are restored from the data dir. The states
+ * saved next to them only go to restorePrevious(), so that the first evaluation after a restart
+ * logs a transition only when the state really changed (not "ok → throttled" again).
  */
 import type { Clock, Logger } from "../../agent/core/deps";
 import type { SelfFamily } from "../../agent/admin/prom-text";
@@ -69,6 +74,11 @@ export interface BudgetGuard {
   isThrottled(tenant: string, metricName: string): boolean;
   isCritical(metricName: string): boolean;
   verdictOf(tenant: string): BudgetVerdict | undefined;
+  /**
+   * States from before a restart: the "from" of the next evaluation's transitions, so an
+   * unchanged state is not logged again. Changes no verdict; evaluate() decides from the spend.
+   */
+  restorePrevious(states: Iterable<[string, BudgetState]>): void;
   /** Evaluates on a timer until `signal` aborts. */
   start(signal: AbortSignal): void;
   /** tenant_budget_state (one-hot; summed per label when tenants share one) and tenant_budget_projected_usd. */
@@ -107,6 +117,8 @@ export function createBudgetGuard(config: ResolvedBudgetGuardConfig, deps: Budge
   const criticalCache = new Map<string, boolean>();
   const verdicts = new Map<string, BudgetVerdict>();
   const throttled = new Set<string>();
+  /** restorePrevious()'s states, for tenants not evaluated since. */
+  const previousStates = new Map<string, BudgetState>();
   const everyMs = config.evaluateEverySec * 1000;
   let lastEvaluationMs = clock.monoMs();
 
@@ -133,7 +145,8 @@ export function createBudgetGuard(config: ResolvedBudgetGuardConfig, deps: Budge
       const hourlyRateUsd = spend.hourlyRateUsd(tenant);
       const projectedUsd = spentUsd + hourlyRateUsd * hoursLeft;
       const state = stateFor(projectedUsd / budgetUsd);
-      const previous = verdicts.get(tenant)?.state ?? "ok";
+      const previous = verdicts.get(tenant)?.state ?? previousStates.get(tenant) ?? "ok";
+      previousStates.delete(tenant);
       verdicts.set(tenant, { state, projectedUsd, budgetUsd });
       if (state === "throttled") throttled.add(tenant);
       else throttled.delete(tenant);
@@ -151,6 +164,9 @@ export function createBudgetGuard(config: ResolvedBudgetGuardConfig, deps: Budge
     isThrottled: (tenant, metricName) => throttled.has(tenant) && !isCritical(metricName),
     isCritical,
     verdictOf: (tenant) => verdicts.get(tenant),
+    restorePrevious(states) {
+      for (const [tenant, state] of states) if (!verdicts.has(tenant)) previousStates.set(tenant, state);
+    },
     start(signal) {
       const timer = setInterval(evaluate, everyMs);
       timer.unref?.();

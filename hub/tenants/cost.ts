@@ -2,7 +2,7 @@
  * Per-tenant cost estimate of what the hub forwards, in USD, from the price list in
  * cost-config.ts (defaults: AMP's). Three windows, each a metric with currency="USD":
  *
- *   tenant_cost_estimate{window="total"}            since the hub started
+ *   tenant_cost_estimate{window="total"}            since the hub first saw the tenant (kept across restarts)
  *   tenant_cost_estimate_rolling{window="1h"}       the last hour, sliding over 1-minute buckets
  *   tenant_cost_billing_window{window="day"}        the current UTC day; resets at 00:00 UTC
  *
@@ -14,9 +14,11 @@
  *   a month, where GB stored = samples this hub forwarded within the last `retentionDays` ×
  *   `storedBytesPerSample`; plus active series × `seriesHourUsd` × hours elapsed.
  *
- * All state is in memory: after a restart every window starts again from zero (a month's tier
- * position too, so the estimate errs high after a mid-month restart). Time is the wall clock,
- * since the windows are calendar windows.
+ * State lives in memory; snapshot(tenant) / restore(tenant, snapshot) carry it across a restart
+ * (hub/pipeline/tenant-runtime.ts keeps the snapshots in `<dataDir>/tenant-cost.json`). restore()
+ * rolls the restored buckets to now as if the hub had run through the gap: minutes older than an
+ * hour, a past UTC day and a past UTC month are emptied, samples past retention leave storage;
+ * the total is kept. Time is the wall clock, since the windows are calendar windows.
  */
 import type { Clock } from "../../agent/core/deps";
 import type { SelfFamily } from "../../agent/admin/prom-text";
@@ -30,7 +32,7 @@ export interface CostModel {
   totalUsd(tenant: string): number;
   rollingHourUsd(tenant: string): number;
   billingDayUsd(tenant: string): number;
-  /** Spent in the current UTC month (since the hub started, if that was later). */
+  /** Spent in the current UTC month (since the hub first saw the tenant, if that was later). */
   monthUsd(tenant: string): number;
   /**
    * Spend rate in USD/hour over the last hour: the rolling hour's cost divided by the part of
@@ -39,8 +41,31 @@ export interface CostModel {
    */
   hourlyRateUsd(tenant: string): number;
   tenants(): IterableIterator<string>;
+  /** The tenant's state, rolled to now, as plain JSON-able data; undefined for an unknown tenant. */
+  snapshot(tenant: string): TenantCostSnapshot | undefined;
+  /** Replaces the tenant's state with a snapshot (check it with describeInvalidCostSnapshot first). */
+  restore(tenant: string, snapshot: TenantCostSnapshot): void;
   /** The three cost families; tenants that share a label (labelFor) are summed. */
   families(labelFor?: (tenant: string) => string): SelfFamily[];
+}
+
+/** What survives a restart for one tenant. Minutes and days are `ms / 60,000` and `ms / 86,400,000`, floored. */
+export interface TenantCostSnapshot {
+  totalUsd: number;
+  /** UTC year × 12 + month (0-based) of monthSamples and monthUsd. */
+  monthKey: number;
+  monthSamples: number;
+  monthUsd: number;
+  /** The UTC day of dayUsd (the billing window). */
+  day: number;
+  dayUsd: number;
+  /** The newest rolling-hour minute; minuteUsd[m % 60] is minute m's cost. */
+  minute: number;
+  minuteUsd: number[];
+  /** Samples forwarded per UTC day within the retention, as [day, samples], days without samples left out. */
+  storedDays: [number, number][];
+  firstSeenMs: number;
+  lastAccrualMs: number;
 }
 
 const MINUTE_MS = 60_000;
@@ -65,7 +90,7 @@ interface TenantCost {
   /** The minute and day the buckets were last advanced to. */
   minute: number;
   day: number;
-  readonly firstSeenMs: number;
+  firstSeenMs: number;
   lastAccrualMs: number;
 }
 
@@ -177,6 +202,42 @@ export function createCostModel(config: ResolvedCostConfig, clock: Clock): CostM
       return rollingHourOf(s) / knownHours;
     },
     tenants: () => tenants.keys(),
+    snapshot(tenant) {
+      const s = read(tenant);
+      if (s === undefined) return undefined;
+      const storedDays: [number, number][] = [];
+      for (let d = Math.max(0, s.day - retention + 1); d <= s.day; d++) {
+        const samples = s.daySamples[d % retention];
+        if (samples > 0) storedDays.push([d, samples]);
+      }
+      const { totalUsd, monthKey, monthSamples, monthUsd, day, dayUsd, minute, firstSeenMs, lastAccrualMs } = s;
+      return { totalUsd, monthKey, monthSamples, monthUsd, day, dayUsd, minute, minuteUsd: [...s.minuteUsd], storedDays, firstSeenMs, lastAccrualMs };
+    },
+    restore(tenant, snap) {
+      const s = stateOf(tenant, clock.nowMs());
+      Object.assign(s, {
+        totalUsd: snap.totalUsd,
+        monthKey: snap.monthKey,
+        monthSamples: snap.monthSamples,
+        monthUsd: snap.monthUsd,
+        day: snap.day,
+        dayUsd: snap.dayUsd,
+        minute: snap.minute,
+        storedSamples: 0,
+        firstSeenMs: snap.firstSeenMs,
+        lastAccrualMs: snap.lastAccrualMs,
+      });
+      s.minuteUsd.set(snap.minuteUsd);
+      s.daySamples.fill(0);
+      // Days outside the retention as it is configured now (it may have changed) are left out.
+      for (const [d, samples] of snap.storedDays) {
+        if (d > snap.day - retention && d <= snap.day) {
+          s.daySamples[d % retention] += samples;
+          s.storedSamples += samples;
+        }
+      }
+      roll(s, clock.nowMs());
+    },
     families(labelFor = (t) => t) {
       const total = new Map<string, number>();
       const hour = new Map<string, number>();
@@ -190,7 +251,7 @@ export function createCostModel(config: ResolvedCostConfig, clock: Clock): CostM
         day.set(label, (day.get(label) ?? 0) + s.dayUsd);
       }
       return [
-        family("tenant_cost_estimate", "Estimated upstream cost of the tenant's data since the hub started.", total, "total"),
+        family("tenant_cost_estimate", "Estimated upstream cost of the tenant's data since the hub first saw the tenant (kept in the data dir across restarts).", total, "total"),
         family("tenant_cost_estimate_rolling", "Estimated upstream cost of the tenant's data over the last hour (1-minute buckets).", hour, "1h"),
         family("tenant_cost_billing_window", "Estimated upstream cost of the tenant's data in the current UTC day.", day, "day"),
       ];
@@ -215,3 +276,25 @@ function monthKeyOf(ms: number): number {
   const d = new Date(ms);
   return d.getUTCFullYear() * 12 + d.getUTCMonth();
 }
+
+/** Why `x` is not a TenantCostSnapshot (a damaged or foreign file), or undefined when it is one. */
+export function describeInvalidCostSnapshot(x: unknown): string | undefined {
+  if (x === null || typeof x !== "object") return "not an object";
+  const s = x as Record<string, unknown>;
+  for (const f of ["totalUsd", "monthSamples", "monthUsd", "dayUsd", "firstSeenMs", "lastAccrualMs"]) {
+    if (!isNonNegative(s[f])) return `${f} is not a non-negative number (got ${JSON.stringify(s[f])})`;
+  }
+  for (const f of ["monthKey", "day", "minute"]) {
+    if (!Number.isInteger(s[f]) || (s[f] as number) < 0) return `${f} is not a whole non-negative number (got ${JSON.stringify(s[f])})`;
+  }
+  if (monthKeyOf((s.day as number) * DAY_MS) !== s.monthKey) return `monthKey ${s.monthKey} is not the month of day ${s.day}`;
+  if (!Array.isArray(s.minuteUsd) || s.minuteUsd.length !== ROLLING_MINUTES || !s.minuteUsd.every(isNonNegative)) {
+    return `minuteUsd is not ${ROLLING_MINUTES} non-negative numbers`;
+  }
+  if (!Array.isArray(s.storedDays) || !s.storedDays.every((p) => Array.isArray(p) && p.length === 2 && Number.isInteger(p[0]) && isNonNegative(p[1]))) {
+    return "storedDays is not a list of [day, samples] pairs";
+  }
+  return undefined;
+}
+
+const isNonNegative = (v: unknown): boolean => typeof v === "number" && Number.isFinite(v) && v >= 0;
