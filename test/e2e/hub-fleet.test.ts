@@ -210,6 +210,14 @@ describe("fleet-wide incident switch through the hub", () => {
         expect(off.code).toBe(0);
         await waitFor(async () => (await status(agent.adminPort)).cadence.mode === "steady", 6_000, "eu agent back to steady");
 
+        // With a short TTL and no steady command: the agent reverts on its own when it runs out.
+        const brief = await runBinary(["hub", "cadence", "incident", "--selector", "region=eu-west-1", "--for", "4s", "--hub", hub.url, "--admin-token-file", adminFile]);
+        expect(brief.code).toBe(0);
+        await waitFor(async () => (await status(agent.adminPort)).cadence.mode === "incident", 6_000, "eu agent in incident cadence for 4 s");
+        const switchedAt = Date.now();
+        await waitFor(async () => (await status(agent.adminPort)).cadence.mode === "steady", 10_000, "eu agent reverted after the TTL");
+        expect(Date.now() - switchedAt).toBeLessThan(4_000 + 2_500);
+
         const listed = await runBinary(["hub", "fleet", "--hub", hub.url, "--admin-token-file", adminFile]);
         expect(listed.code).toBe(0);
         expect(listed.stdout).toMatch(/studio\s+gs-eu-1\s+eu-west-1/);
