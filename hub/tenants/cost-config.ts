@@ -7,12 +7,18 @@
  * on the month's cumulative samples; stored samples and metadata are billed per GB-month with
  * 1 GB = 2^30 bytes, a stored sample typically taking 1 or 2 bytes; ingestion and storage are
  * prorated by the hour and billed at the end of the month; no charge for data transfer in.
- * The stored copy's excerpt ends before the price table itself, so the figures below are the
- * us-east-1 list prices as given in the hub's design brief, NOT re-verified against the page:
+ * The stored copy's excerpt ends before the price table itself. The us-east-1 list prices below
+ * match three independent secondary sources that quote the page (VictoriaMetrics, "Pricing
+ * comparison for Managed Prometheus", 2022-04-04; two cost reports of 2025), but were not read
+ * from AWS's own table:
  *   ingestion  first 2 B samples/month      $0.90 per 10 M samples
  *              next 250 B samples/month     $0.35 per 10 M samples
  *              over 252 B samples/month     $0.16 per 10 M samples
  *   storage    $0.03 per GB-month
+ * Not modelled: query samples processed ($0.10 per billion; the hub sees no queries), the
+ * account-wide free tier (40 M samples, 10 GB a month; ignoring it errs high), managed-collector
+ * charges (not involved in forwarded remote write). AMP prices no active series: series reach
+ * the bill only as label metadata in storage (see seriesHourUsd).
  * Every figure is configurable; check the page for your region before trusting an estimate.
  */
 import { ok, type Result } from "../../agent/core/result";
@@ -29,11 +35,15 @@ export interface CostConfig {
   ingestTiers?: IngestTier[];
   /** Storage price per GB-month (GB = 2^30 bytes). Default 0.03. */
   storageUsdPerGbMonth?: number;
-  /** Stored bytes per sample, metadata included. Default 2 (AMP: "typically 1 or 2 bytes"). */
+  /** Stored bytes per sample. Default 2, the high end of AMP's "typically 1 or 2 bytes". */
   storedBytesPerSample?: number;
-  /** Days a sample stays stored (and billed). Default 150 (AMP's default retention). */
+  /** Days a sample stays stored (and billed). Default 150 (AMP's default; a workspace can keep up to 1095). */
   retentionDays?: number;
-  /** Price per active series per hour. Default 0 (AMP has none). */
+  /**
+   * Price per active series per hour. Default 0: AMP has no per-series price (its label metadata,
+   * ~200 B a series at $0.03/GB-month, is ~7.6e-12 USD a series-hour). For a backend that bills
+   * series, its own price.
+   */
   seriesHourUsd?: number;
 }
 
