@@ -30,8 +30,6 @@ export interface SelfMetricInputs {
 }
 
 export function buildSelfMetrics(m: SelfMetricInputs): SelfFamily[] {
-  const mem = process.memoryUsage();
-  const cpu = process.cpuUsage();
   const one = (value: number) => [{ labels: [] as [string, string][], value }];
   return [
     { name: "active_series_total", help: "Gauge: active series counted against the per-host series budget.", type: "untyped", samples: one(m.activeSeries) },
@@ -84,6 +82,16 @@ export function buildSelfMetrics(m: SelfMetricInputs): SelfFamily[] {
     { name: "agent_statsd_received_bytes_total", help: "StatsD bytes received.", type: "counter", samples: one(m.statsd.bytes) },
     { name: "agent_uptime_seconds", help: "Seconds since the agent started.", type: "gauge", samples: one(m.uptimeSec) },
     ...deliveryFamilies(m.delivery),
+    ...processFamilies(),
+  ];
+}
+
+/** The process' own memory and CPU, as every Prometheus exporter names them (agent and hub). */
+export function processFamilies(): SelfFamily[] {
+  const mem = process.memoryUsage();
+  const cpu = process.cpuUsage();
+  const one = (value: number) => [{ labels: [] as [string, string][], value }];
+  return [
     { name: "process_resident_memory_bytes", help: "Resident memory size in bytes.", type: "gauge", samples: one(mem.rss) },
     { name: "process_heap_bytes", help: "JavaScript heap in use in bytes.", type: "gauge", samples: one(mem.heapUsed) },
     { name: "process_cpu_seconds_total", help: "User and system CPU time spent in seconds.", type: "counter", samples: one((cpu.user + cpu.system) / 1e6) },

@@ -11,6 +11,7 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { SelfFamily } from "../../agent/admin/prom-text";
+import { processFamilies } from "../../agent/run/self-metrics";
 import { renderPrometheusText } from "../../agent/admin/prom-text";
 import type { Clock, Logger } from "../../agent/core/deps";
 import { err, ok, type Result } from "../../agent/core/result";
@@ -238,6 +239,7 @@ export class HubRuntime {
       },
     );
     if (this.dedupe) families.push(...this.dedupe.families());
+    families.push(...processFamilies());
     if (this.fleet) {
       const counts = this.fleet.cadenceCounts(10 * 60_000);
       families.push({

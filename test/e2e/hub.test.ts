@@ -253,6 +253,11 @@ describe("agent hub in front of Prometheus 2.42", () => {
     const { spawnSync } = await import("node:child_process");
     const lint = spawnSync("/usr/bin/promtool", ["check", "metrics"], { input: text });
     expect(lint.stdout.toString() + lint.stderr.toString()).toBe("");
+    // The hub's own footprint, for the SRE who sizes it.
+    const rss = await hub.metric("process_resident_memory_bytes");
+    expect(rss).toBeGreaterThan(10 * 1024 * 1024);
+    expect(rss).toBeLessThan(4 * 1024 * 1024 * 1024);
+    expect(await hub.metric("process_cpu_seconds_total")).toBeGreaterThan(0);
     expect((await fetch(`${hub.url}/-/ready`)).status).toBe(200);
     expect((await fetch(`${hub.url}/-/healthy`)).status).toBe(200);
     expect((await fetch(`${hub.url}/api/v1/fleet`)).status).toBe(401);
