@@ -272,7 +272,12 @@ async function startNodeServer(listen: string, handler: HttpHandler, log: Logger
   const listening = await listenOn(server, listen, host, port);
   if (!listening.ok) return listening;
   server.on("error", (e) => log.error("HTTP server error.", { error: e }));
-  return ok({
+  return ok(serverHandle(server, host, port, () => server.closeAllConnections()));
+}
+
+/** The handle of a listening node:net-based server; `dropConnections` ends the open ones on close. */
+function serverHandle(server: import("node:net").Server, host: string, port: number, dropConnections: () => void): HttpServerHandle {
+  return {
     address: () => {
       const a = server.address();
       return a && typeof a === "object" ? { address: a.address, port: a.port } : { address: host, port };
@@ -280,9 +285,9 @@ async function startNodeServer(listen: string, handler: HttpHandler, log: Logger
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
-        server.closeAllConnections();
+        dropConnections();
       }),
-  });
+  };
 }
 
 function listenOn(server: import("node:net").Server, listen: string, host: string, port: number): Promise<Result<void, string>> {
@@ -319,17 +324,11 @@ async function startClientCertServer(listen: string, handler: HttpHandler, log: 
   const listening = await listenOn(server, listen, host, port);
   if (!listening.ok) return listening;
   server.on("error", (e) => log.error("TLS server error.", { error: e }));
-  return ok({
-    address: () => {
-      const a = server.address();
-      return a && typeof a === "object" ? { address: a.address, port: a.port } : { address: host, port };
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const s of sockets) s.destroy();
-      }),
-  });
+  return ok(
+    serverHandle(server, host, port, () => {
+      for (const s of sockets) s.destroy();
+    }),
+  );
 }
 
 /** "CN=tenant-a,O=studio" from a verified peer certificate, in the certificate's order. */

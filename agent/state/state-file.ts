@@ -14,6 +14,7 @@
  * renamed to `state.json.corrupt-<ms>` and the agent starts empty (logged, counted), never crashes.
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { setAside } from "../platform/set-aside";
 import { join } from "node:path";
 import type { PersistedSeries } from "../aggregate/aggregator";
 import { describeInvalid } from "../aggregate/expo-histogram";
@@ -90,13 +91,8 @@ export function readState(dataDir: string, nowMs: number): Result<AgentState, St
     if (problem !== undefined) throw new Error(problem);
     return ok(state);
   } catch (e) {
-    const movedTo = `${path}.corrupt-${nowMs}`;
-    try {
-      renameSync(path, movedTo);
-    } catch {
-      return err({ code: "STATE_CORRUPT", message: (e as Error).message });
-    }
-    return err({ code: "STATE_CORRUPT", message: (e as Error).message, movedTo });
+    const movedTo = setAside(path, nowMs);
+    return err({ code: "STATE_CORRUPT", message: (e as Error).message, ...(movedTo !== undefined ? { movedTo } : {}) });
   }
 }
 

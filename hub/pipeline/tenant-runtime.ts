@@ -22,7 +22,8 @@
  * was throttled is throttled from the first request. A file that does not parse or check is
  * renamed to `tenant-cost.json.corrupt-<ms>` and the hub starts from zero, logged, never fatal.
  */
-import { readFileSync, renameSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { setAside } from "../../agent/platform/set-aside";
 import { join } from "node:path";
 import type { SelfFamily } from "../../agent/admin/prom-text";
 import type { Clock, Logger } from "../../agent/core/deps";
@@ -297,13 +298,7 @@ function readCostState(path: string, nowMs: number): Result<CostStateFile, ReadS
     if (problem !== undefined) throw new Error(problem);
     return ok(state);
   } catch (e) {
-    const movedTo = `${path}.corrupt-${nowMs}`;
-    try {
-      renameSync(path, movedTo);
-    } catch {
-      return err({ missing: false, message: (e as Error).message });
-    }
-    return err({ missing: false, message: (e as Error).message, movedTo });
+    return err({ missing: false, message: (e as Error).message, movedTo: setAside(path, nowMs) });
   }
 }
 
