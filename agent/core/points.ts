@@ -58,5 +58,11 @@ export interface Point {
   labels: Labels;
   /** Identifies the sending stream for cumulative inputs (start time of the OTLP stream). */
   startTimeMs?: number;
+  /**
+   * The sender's own time of the point, whole ms since the epoch (OTLP time_unix_nano), for
+   * relays that forward it (the hub). Only set when the decoder is asked for it
+   * (OtlpDecodeOptions.pointTimes); the agent's aggregation never reads it, it stamps its flushes.
+   */
+  timeMs?: number;
   value: PointValue;
 }

@@ -146,8 +146,14 @@ export function createHubHandler(deps: HubHandlerDeps): HttpHandler {
       return fail(outcome.status, outcome.message, { ...headers, ...outcome.headers });
     }
     const rejected = convertRejected + outcome.rejectedSamples;
-    const messages = [...converted.value.rejected.map((r) => `${r.count} points: ${r.reason}`), ...(outcome.status === 204 ? [] : [outcome.message])];
-    const ok = encodeOtlpResponse(format, rejected > 0 ? { rejectedDataPoints: rejected, errorMessage: messages.join("; ") } : undefined);
+    for (const r of converted.value.restamped) deps.counters.pointsRestamped(tenant.id, r.reason, r.count);
+    const messages = [
+      ...converted.value.rejected.map((r) => `${r.count} points: ${r.reason}`),
+      // Stored, so not rejected: an OTLP partial success with 0 rejected points is a warning.
+      ...converted.value.restamped.map((r) => `${r.count} points stored at the receive time: ${r.reason}`),
+      ...(outcome.status === 204 ? [] : [outcome.message]),
+    ];
+    const ok = encodeOtlpResponse(format, messages.length > 0 ? { rejectedDataPoints: rejected, errorMessage: messages.join("; ") } : undefined);
     return { status: 200, contentType: ok.contentType, body: ok.body, headers };
   }
 

@@ -3,8 +3,9 @@
  * so OTLP senders go through the same scan, policy, queue and forwarding as remote write.
  *
  * Built from the agent's own pieces, not a second copy of them:
- *   decodeOtlpMetrics (agent/sources/otlp)      body → Points, names sanitised, bad points counted
- *   → one SeriesSnapshot per series (below)
+ *   decodeOtlpMetrics (agent/sources/otlp)      body → Points (with their time_unix_nano as
+ *                                               timeMs), names sanitised, bad points counted
+ *   → one SeriesSnapshot per series and timestamp (below), each with its own timestampMs
  *   → createWriteRequestEncoder (agent/sinks/remote-write)  Points' snapshots → prompb bytes:
  *       cumulative monotonic sum → counter sample; gauge and cumulative non-monotonic sum → gauge
  *       sample; exponential histogram → native histogram (scale clamped to [-4, 8], index shift,
@@ -16,32 +17,51 @@
  *                       cumulative series Prometheus stores without keeping state per series
  *                       (Prometheus' own OTLP receiver drops them too); the message tells the
  *                       sender to export cumulative or to send through an edge agent.
- *   duplicate_series    an earlier point of a series that appears again in the same request:
- *                       every point gets the same timestamp, and two samples of one series at
- *                       one timestamp make Prometheus refuse the whole request. The last wins.
+ *   duplicate_series    an earlier point of a series that appears again in the same request
+ *                       at the same (effective, see below) timestamp: two samples of one
+ *                       series at one timestamp make Prometheus refuse the request (duplicate
+ *                       sample for timestamp). The last wins. Points of one series at
+ *                       different timestamps are all kept.
  *   invalid_series      what the encoder cannot send (e.g. a histogram with its own `le`).
  *   and the decoder's own reasons (unsupported_type for summaries, invalid_utf8, …).
  *
- * Timestamps: every sample is stamped `timestampMs` (the caller's receive time, from its
- * Clock), as the agent stamps its flushes: the agent's OTLP decoder does not carry the points'
- * time_unix_nano into Point. Sender timestamps would need that field added to Point and to both
- * OTLP decoders.
+ * Timestamps: a relay keeps the sender's time, so a collector that batches or retries does not
+ * shift data. Each sample gets its point's time_unix_nano, floored to whole ms (Point.timeMs,
+ * exact: no rounding through a double of the nanoseconds). A point without one (0 or absent)
+ * gets `timestampMs`, the caller's receive time. So does a point more than MAX_FUTURE_MS
+ * (10 minutes) ahead of the receive time: a sender clock that far off would poison the series
+ * (in Prometheus without an out-of-order window, every later, correctly timed sample of it is
+ * out of order until the clock catches up; Mimir and Cortex refuse such samples, with the same
+ * 10-minute default grace period).
+ * Those points are kept, only restamped, so they are counted in `restamped` (reason
+ * future_timestamp, with a note in `messages`), not in `rejected`: `rejected` is what
+ * partial_success reports as rejected_data_points, and these points are stored. Exactly 10
+ * minutes ahead is still the sender's time. Old times are passed on as sent: whether they are
+ * too old is the store's call (Prometheus answers out-of-bounds / out-of-order).
+ *
+ * Order: series in order of their first point; a series with points at several timestamps gets
+ * one TimeSeries per timestamp (same labels, one sample each), oldest first, so a store appends
+ * them in order. That is how Prometheus' own remote-write sender sends several samples of one
+ * series in one request. A classic histogram's `_bucket`/`_count`/`_sum` group repeats per
+ * timestamp likewise.
  *
  * The label policy is not applied here: the hub scans the result like any remote-write body
  * (write-request-scan.ts), so there is one policy path.
  */
 import { exportedName } from "../../agent/pipeline/ingest";
-import type { SeriesSnapshot } from "../../agent/aggregate/aggregator";
 import { seriesKey, sortedPairs } from "../../agent/aggregate/aggregator";
 import type { Point } from "../../agent/core/points";
 import { err, ok, type Result } from "../../agent/core/result";
 import { decodeOtlpMetrics, type OtlpDecodeError, type OtlpFormat } from "../../agent/sources/otlp/otlp-decode";
-import { createWriteRequestEncoder, type HistogramMode } from "../../agent/sinks/remote-write/write-request-encoder";
+import { createWriteRequestEncoder, type HistogramMode, type TimedSeriesSnapshot } from "../../agent/sinks/remote-write/write-request-encoder";
 import { ingestError, type IngestError } from "./ingest-error";
 import { snappyDecompressBounded } from "./snappy-decompress";
 
 export interface OtlpConversionOptions {
-  /** Timestamp of every sample, ms since the epoch (the receive time; see the module comment). */
+  /**
+   * Receive time, ms since the epoch: the timestamp of points without their own time and of
+   * points too far in the future (see the module comment).
+   */
   timestampMs: number;
   /** How exponential histograms go out. Default "native". */
   histograms?: HistogramMode;
@@ -67,11 +87,21 @@ export interface OtlpConversion {
   histograms: number;
   /** Data points refused, by reason. */
   rejected: RejectedPointCount[];
-  /** Distinct human-readable causes (at most MAX_MESSAGES), for partial_success.error_message. */
+  /**
+   * Data points kept but stamped with the receive time instead of their own, by reason
+   * (future_timestamp: more than 10 minutes ahead). Not part of `rejected`: they are stored.
+   */
+  restamped: RejectedPointCount[];
+  /**
+   * Distinct human-readable causes of `rejected` and `restamped` (at most MAX_MESSAGES), for
+   * partial_success.error_message.
+   */
   messages: string[];
 }
 
 const MAX_MESSAGES = 10;
+/** How far ahead of the receive time a point's own time may be before the receive time replaces it. */
+export const MAX_FUTURE_MS = 10 * 60 * 1000;
 /** One request, however large: the body was already bounded when it was read. */
 const UNBOUNDED = Number.MAX_SAFE_INTEGER;
 const NO_RESOURCE_ATTRIBUTES: ReadonlySet<string> = new Set();
@@ -80,13 +110,14 @@ export function convertOtlpToRemoteWrite(body: Uint8Array, format: OtlpFormat, o
   if (!Number.isSafeInteger(options.timestampMs)) {
     throw new Error(`BUG: convertOtlpToRemoteWrite needs timestampMs as integer ms (got ${options.timestampMs})`);
   }
-  const decoded = decodeOtlpMetrics(body, format, { includeResourceAttributes: options.includeResourceAttributes ?? NO_RESOURCE_ATTRIBUTES });
+  const decoded = decodeOtlpMetrics(body, format, { includeResourceAttributes: options.includeResourceAttributes ?? NO_RESOURCE_ATTRIBUTES, pointTimes: true });
   if (!decoded.ok) return err(toIngestError(decoded.error));
   const tally = new RejectionTally();
+  const restamped = new RejectionTally(tally.messages);
   for (const [reason, count] of Object.entries(decoded.value.rejected.reasons)) tally.add(reason, count);
   for (const message of decoded.value.rejected.messages) tally.note(message);
 
-  const snapshots = toSnapshots(decoded.value.points, tally);
+  const snapshots = toSnapshots(decoded.value.points, options.timestampMs, tally, restamped);
   const encoder = createWriteRequestEncoder({ histograms: options.histograms ?? "native", maxRequestBytes: UNBOUNDED, maxSamplesPerRequest: UNBOUNDED });
   const encoded = encoder.encodeFlush(snapshots, [], options.timestampMs);
   if (!encoded.ok) throw new Error(`BUG: remote-write encoding failed: ${encoded.error.message}`);
@@ -99,7 +130,16 @@ export function convertOtlpToRemoteWrite(body: Uint8Array, format: OtlpFormat, o
   if (requests.length > 1) throw new Error(`BUG: expected one unbounded remote-write request, got ${requests.length}`);
   const request = requests[0];
   if (request === undefined) {
-    return ok({ writeRequest: new Uint8Array(0), snappyBody: new Uint8Array(0), series: 0, samples: 0, histograms: 0, rejected: tally.counts(), messages: tally.messages });
+    return ok({
+      writeRequest: new Uint8Array(0),
+      snappyBody: new Uint8Array(0),
+      series: 0,
+      samples: 0,
+      histograms: 0,
+      rejected: tally.counts(),
+      restamped: restamped.counts(),
+      messages: tally.messages,
+    });
   }
   // The encoder hands out compressed bodies only; decompressing ours back is cheap and bounded.
   const writeRequest = snappyDecompressBounded(request.body, request.uncompressedBytes);
@@ -111,13 +151,20 @@ export function convertOtlpToRemoteWrite(body: Uint8Array, format: OtlpFormat, o
     samples: request.samples,
     histograms: request.histograms,
     rejected: tally.counts(),
+    restamped: restamped.counts(),
     messages: tally.messages,
   });
 }
 
-/** One snapshot per series (name + labels, empty values dropped); delta points refused. */
-function toSnapshots(points: readonly Point[], tally: RejectionTally): SeriesSnapshot[] {
-  const bySeries = new Map<string, SeriesSnapshot>();
+/**
+ * One snapshot per series (name + labels, empty values dropped) and timestamp, each carrying its
+ * timestamp: series in order of first appearance, a series' timestamps oldest first. Delta points
+ * refused; of two points of one series at one timestamp the last wins.
+ */
+function toSnapshots(points: readonly Point[], receivedMs: number, tally: RejectionTally, restamped: RejectionTally): TimedSeriesSnapshot[] {
+  // The common case is one point per series: a Map by timestamp only for series with more.
+  const bySeries = new Map<string, TimedSeriesSnapshot | Map<number, TimedSeriesSnapshot>>();
+  const latestAllowedMs = receivedMs + MAX_FUTURE_MS;
   for (const point of points) {
     const snapshot = toSnapshot(point);
     if (snapshot === undefined) {
@@ -128,18 +175,48 @@ function toSnapshots(points: readonly Point[], tally: RejectionTally): SeriesSna
       );
       continue;
     }
-    const key = seriesKey(snapshot.name, snapshot.labels);
-    if (bySeries.has(key)) {
-      tally.add("duplicate_series", 1);
-      tally.note(`metric ${JSON.stringify(point.name)}: a series appears more than once in one request; only its last point is kept`);
+    let timestampMs = point.timeMs ?? receivedMs;
+    if (timestampMs > latestAllowedMs) {
+      timestampMs = receivedMs;
+      restamped.add("future_timestamp", 1);
+      restamped.note(
+        `metric ${JSON.stringify(point.name)}: time_unix_nano is more than ${MAX_FUTURE_MS / 60_000} minutes ahead of the receive time; ` +
+          `stored at the receive time instead (check the sender's clock)`,
+      );
     }
-    bySeries.set(key, snapshot);
+    snapshot.timestampMs = timestampMs;
+    const key = seriesKey(snapshot.name, snapshot.labels);
+    const earlier = bySeries.get(key);
+    if (earlier === undefined) {
+      bySeries.set(key, snapshot);
+      continue;
+    }
+    let byTime: Map<number, TimedSeriesSnapshot>;
+    if (earlier instanceof Map) {
+      byTime = earlier;
+    } else {
+      byTime = new Map([[earlier.timestampMs!, earlier]]);
+      bySeries.set(key, byTime);
+    }
+    if (byTime.has(timestampMs)) {
+      tally.add("duplicate_series", 1);
+      tally.note(`metric ${JSON.stringify(point.name)}: a series has more than one point at one timestamp in one request; only its last point is kept`);
+    }
+    byTime.set(timestampMs, snapshot);
   }
-  return [...bySeries.values()];
+  const out: TimedSeriesSnapshot[] = [];
+  for (const entry of bySeries.values()) {
+    if (!(entry instanceof Map)) {
+      out.push(entry);
+      continue;
+    }
+    for (const snapshot of [...entry.values()].sort((a, b) => a.timestampMs! - b.timestampMs!)) out.push(snapshot);
+  }
+  return out;
 }
 
 /** The snapshot of a cumulative or gauge point; undefined for a delta point. */
-function toSnapshot(point: Point): SeriesSnapshot | undefined {
+function toSnapshot(point: Point): TimedSeriesSnapshot | undefined {
   const v = point.value;
   const name = point.name;
   const labels = sortedPairs(point.labels);
@@ -173,7 +250,9 @@ function toIngestError(e: OtlpDecodeError): IngestError {
 
 class RejectionTally {
   private readonly byReason = new Map<string, number>();
-  readonly messages: string[] = [];
+
+  /** `messages` may be shared with another tally: one list of causes for error_message. */
+  constructor(readonly messages: string[] = []) {}
 
   add(reason: string, count: number): void {
     if (count > 0) this.byReason.set(reason, (this.byReason.get(reason) ?? 0) + count);

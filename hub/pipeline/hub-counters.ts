@@ -27,6 +27,8 @@ export class HubCounters {
   readonly seriesQuotaSamples: Keyed = new Map();
   readonly budgetThrottledSamples: Keyed = new Map();
   readonly dedupeHits: Keyed = new Map();
+  /** tenant \0 reason → OTLP points stored at the receive time instead of their own */
+  readonly restampedPoints: Keyed = new Map();
   /** tenant \0 upstream */
   readonly residencyBlocks: Keyed = new Map();
   /** Requests and dedupe hits in the last minute, in 1 s slots, for ingest_dedupe_rate. */
@@ -72,6 +74,10 @@ export class HubCounters {
 
   budgetThrottled(tenant: string, samples: number): void {
     bump(this.budgetThrottledSamples, this.labels.labelFor(tenant), samples);
+  }
+
+  pointsRestamped(tenant: string, reason: string, points: number): void {
+    bump(this.restampedPoints, `${this.labels.labelFor(tenant)}\u0000${reason}`, points);
   }
 
   residencyBlocked(tenant: string, upstream: string): void {
@@ -126,6 +132,12 @@ export class HubCounters {
       { name: "tenant_budget_throttled_samples_total", help: "Non-critical samples dropped while the tenant's budget guard throttles it.", type: "counter", samples: byTenant(this.budgetThrottledSamples) },
       { name: "ingest_dedupe_hits_total", help: "Retried batches (same X-Edge-Agent-Batch-Id) answered 2xx without writing them again.", type: "counter", samples: byTenant(this.dedupeHits) },
       { name: "ingest_dedupe_rate", help: "Share of write requests in the last 60 s that were duplicates of a stored batch.", type: "gauge", samples: [{ labels: [], value: this.dedupeRate() }] },
+      {
+        name: "hub_otlp_points_restamped_total",
+        help: "OTLP points stored at the hub's receive time instead of their own (reason future_timestamp: more than 10 min ahead).",
+        type: "counter",
+        samples: byTenantAnd(this.restampedPoints, "reason"),
+      },
       { name: "hub_residency_blocked_total", help: "Writes blocked because the upstream is outside the tenant's residency.", type: "counter", samples: byTenantAnd(this.residencyBlocks, "upstream") },
     ];
   }

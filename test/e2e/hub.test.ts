@@ -209,6 +209,29 @@ describe("agent hub in front of Prometheus 2.42", () => {
     expect(unauth.status).toBe(401);
   });
 
+  it("OTLP points keep the sender's timestamp through the hub; one far in the future is stored at the receive time, with a warning", async () => {
+    const pastMs = Date.now() - 45_123;
+    const gauge = (name: string, timeUnixNano: string, value: number) => ({ name, gauge: { dataPoints: [{ asDouble: value, timeUnixNano }] } });
+    const doc = {
+      resourceMetrics: [{ scopeMetrics: [{ metrics: [gauge("otlp.hub.when", `${pastMs}000000`, 7), gauge("otlp.hub.ahead", `${Date.now() + 3_600_000}000000`, 8)] }] }],
+    };
+    const before = Date.now();
+    const res = await fetch(`${hub.url}/v1/metrics`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN_A}` }, body: JSON.stringify(doc) });
+    const after = Date.now();
+    expect(res.status).toBe(200);
+    const reply = (await res.json()) as { partialSuccess?: { rejectedDataPoints?: string; errorMessage?: string } };
+    expect(reply.partialSuccess?.rejectedDataPoints ?? "0").toBe("0");
+    expect(reply.partialSuccess?.errorMessage).toMatch(/1 points stored at the receive time: future_timestamp/);
+    await waitFor(async () => (await valueIn(prom, "timestamp(otlp_hub_when)")) !== undefined, 15_000, "otlp_hub_when stored");
+    expect(await valueIn(prom, "timestamp(otlp_hub_when)")).toBe(pastMs / 1000);
+    expect(await valueIn(prom, "otlp_hub_when")).toBe(7);
+    await waitFor(async () => (await valueIn(prom, "otlp_hub_ahead")) === 8, 15_000, "otlp_hub_ahead stored");
+    const aheadAt = (await valueIn(prom, "timestamp(otlp_hub_ahead)"))! * 1000;
+    expect(aheadAt).toBeGreaterThanOrEqual(before);
+    expect(aheadAt).toBeLessThanOrEqual(after);
+    expect(await hub.metric('hub_otlp_points_restamped_total{tenant="a",reason="future_timestamp"}')).toBe(1);
+  });
+
   it("a tenant cannot be switched by a header or a label: the token decides", async () => {
     const now = Date.now();
     const res = await write(hub, body([series("switch_probe", { job: "s", tenant: "small" }, 1, now)]), TOKEN_A, { "x-scope-orgid": "small" });

@@ -4,7 +4,8 @@
  * are ready to POST with REMOTE_WRITE_HEADERS (sending is the sink's job).
  *
  * What a series becomes (every TimeSeries carries its full label set: series labels + identity
- * labels + `__name__`, see series-labels.ts; all at the flush's timestamp):
+ * labels + `__name__`, see series-labels.ts; all at the flush's timestamp, unless a snapshot
+ * brings its own `timestampMs` — a relay forwarding senders' times; the agent never sets it):
  *   counter, gauge         one Sample
  *   expo, "native" mode    one native Histogram (native-histogram.ts) — unless its scale is
  *                          below -4, which no native schema can hold (buckets cannot be split):
@@ -95,9 +96,16 @@ export interface StaleSeries {
   last?: SeriesSnapshot;
 }
 
+/**
+ * A series snapshot that may carry its own sample timestamp (integer ms since the epoch),
+ * overriding the flush's. The aggregator's snapshots never have one, so the agent's bodies are
+ * the same as without it. A snapshot whose own timestamp is not a safe integer is dropped.
+ */
+export type TimedSeriesSnapshot = SeriesSnapshot & { timestampMs?: number };
+
 export interface WriteRequestEncoder {
-  /** The flush's series at `timestampMs`, as one or more request bodies. */
-  encodeFlush(series: readonly SeriesSnapshot[], identity: readonly LabelPair[], timestampMs: number): Result<FlushEncoding, EncodeError>;
+  /** The flush's series at `timestampMs` (or their own, see TimedSeriesSnapshot), as one or more request bodies. */
+  encodeFlush(series: readonly TimedSeriesSnapshot[], identity: readonly LabelPair[], timestampMs: number): Result<FlushEncoding, EncodeError>;
   /**
    * Stale markers for expired series at `timestampMs` (later than their last sample). Without
    * `last`, a classic histogram's finite `le` buckets are not marked (they go stale in the
@@ -130,7 +138,7 @@ export function createWriteRequestEncoder(options: WriteRequestEncoderOptions): 
 
 /** One-off encoding with a fresh encoder (tests, tools); sinks keep one encoder instead. */
 export function encodeWriteRequests(
-  series: readonly SeriesSnapshot[],
+  series: readonly TimedSeriesSnapshot[],
   identity: readonly LabelPair[],
   timestampMs: number,
   options: WriteRequestEncoderOptions,
@@ -155,13 +163,23 @@ class Encoder implements WriteRequestEncoder {
     this.timeSeries = new TimeSeriesWriter(this.batcher.writer);
   }
 
-  encodeFlush(series: readonly SeriesSnapshot[], identityInput: readonly LabelPair[], timestampMs: number): Result<FlushEncoding, EncodeError> {
+  encodeFlush(series: readonly TimedSeriesSnapshot[], identityInput: readonly LabelPair[], timestampMs: number): Result<FlushEncoding, EncodeError> {
     const prepared = this.prepare(identityInput, timestampMs);
     if (!prepared.ok) return prepared;
     const identity = prepared.value;
     const dropped: DroppedSeries[] = [];
     let classicFallbacks = 0;
+    let currentMs = timestampMs;
     for (const s of series) {
+      const ownMs = s.timestampMs ?? timestampMs;
+      if (ownMs !== currentMs) {
+        if (!Number.isSafeInteger(ownMs)) {
+          dropped.push({ name: s.name, labels: s.labels, reason: `timestampMs must be an integer number of ms (got ${ownMs})` });
+          continue;
+        }
+        this.timeSeries.setTimestamp(ownMs);
+        currentMs = ownMs;
+      }
       const t = this.templates.templateOf(s.name, s.labels, identity);
       if (t.invalid !== undefined) {
         dropped.push({ name: s.name, labels: s.labels, reason: t.invalid });

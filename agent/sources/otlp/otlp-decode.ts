@@ -13,6 +13,7 @@
  * Names are sanitised to the Prometheus charset; data point attributes become labels; resource
  * attributes only when their sanitised name is in `includeResourceAttributes` (point wins).
  * A histogram without `sum` gets NaN, an exponential one without min / max gets +Inf / -Inf.
+ * With `pointTimes`, a point's time_unix_nano becomes Point.timeMs (floored to whole ms).
  */
 import type { Point } from "../../core/points";
 import { err, ok, type Result } from "../../core/result";
@@ -38,6 +39,11 @@ export interface OtlpDecodeError {
 export interface OtlpDecodeOptions {
   /** Sanitised resource attribute names copied into every point's labels. Default: none. */
   includeResourceAttributes?: ReadonlySet<string>;
+  /**
+   * Carry each data point's time_unix_nano into Point.timeMs (whole ms; 0 / absent → unset).
+   * Default false: the agent stamps its own flushes, and its points stay exactly as they were.
+   */
+  pointTimes?: boolean;
 }
 
 const NO_RESOURCE_ATTRIBUTES: ReadonlySet<string> = new Set();
@@ -54,7 +60,7 @@ export function decodeOtlpMetrics(
   format: OtlpFormat,
   options: OtlpDecodeOptions = {},
 ): Result<OtlpDecoded, OtlpDecodeError> {
-  const ctx = createDecodeContext(options.includeResourceAttributes ?? NO_RESOURCE_ATTRIBUTES);
+  const ctx = createDecodeContext(options.includeResourceAttributes ?? NO_RESOURCE_ATTRIBUTES, options.pointTimes ?? false);
   const failure = format === "protobuf" ? decodeProtobuf(body, ctx) : decodeJson(body, ctx);
   if (failure !== null) return err(failure);
   return ok({ points: ctx.points, rejected: ctx.rejected });

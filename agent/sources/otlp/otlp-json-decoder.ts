@@ -20,6 +20,7 @@ import {
   checkExplicitHistogram,
   decimalNanosToMs,
   hasNoRecordedValue,
+  numberNanosToMs,
   rejectPoints,
   sanitizeLabelName,
   sanitizeMetricName,
@@ -42,6 +43,7 @@ const TEMPORALITY_NAMES: Record<string, number> = {
   AGGREGATION_TEMPORALITY_DELTA: 1,
   AGGREGATION_TEMPORALITY_CUMULATIVE: 2,
 };
+const TWO_POW_64 = 2 ** 64;
 const DATA_FIELDS = ["gauge", "sum", "histogram", "exponentialHistogram", "summary"] as const;
 
 type ScalarType = "gauge" | "counter" | "updown";
@@ -182,7 +184,7 @@ function decodeNumberPoints(dataPoints: readonly unknown[], name: string, type: 
       continue;
     }
     const pointValue: PointValue = type === "gauge" ? { type, value } : { type, temporality, value };
-    ctx.points.push({ name, labels, startTimeMs: startTimeMs(point), value: pointValue });
+    pushPoint(ctx, point, name, labels, pointValue);
   }
 }
 
@@ -197,7 +199,7 @@ function decodeHistogramPoint(point: JsonObject, name: string, temporality: Temp
   };
   const reject = decodePointAttributes(point.attributes, labels) ?? checkExplicitHistogram(data);
   if (reject !== null) return rejectPoints(ctx, reject, 1, name);
-  ctx.points.push({ name, labels, startTimeMs: startTimeMs(point), value: { type: "explicit", temporality, data } });
+  pushPoint(ctx, point, name, labels, { type: "explicit", temporality, data });
 }
 
 function decodeExpoPoint(point: JsonObject, name: string, temporality: Temporality, ctx: DecodeContext): void {
@@ -216,7 +218,7 @@ function decodeExpoPoint(point: JsonObject, name: string, temporality: Temporali
   };
   const reject = decodePointAttributes(point.attributes, labels) ?? checkExpoHistogram(data);
   if (reject !== null) return rejectPoints(ctx, reject, 1, name);
-  ctx.points.push({ name, labels, startTimeMs: startTimeMs(point), value: { type: "expo", temporality, data } });
+  pushPoint(ctx, point, name, labels, { type: "expo", temporality, data });
 }
 
 function decodeBuckets(buckets: JsonObject | undefined, path: string): ExpoBuckets {
@@ -225,6 +227,13 @@ function decodeBuckets(buckets: JsonObject | undefined, path: string): ExpoBucke
     offset: buckets.offset == null ? 0 : asInt32(buckets.offset, `${path}.offset`),
     counts: asArray(buckets.bucketCounts, `${path}.bucketCounts`).map((c) => asUint64(c, `${path}.bucketCounts[]`)),
   };
+}
+
+/** timeMs only when asked for (ctx.pointTimes), so the agent's points keep their one shape. */
+function pushPoint(ctx: DecodeContext, point: JsonObject, name: string, labels: Labels, value: PointValue): void {
+  ctx.points.push(
+    ctx.pointTimes ? { name, labels, startTimeMs: startTimeMs(point), timeMs: timeMs(point), value } : { name, labels, startTimeMs: startTimeMs(point), value },
+  );
 }
 
 function isNoRecordedValue(point: JsonObject): boolean {
@@ -240,6 +249,19 @@ function startTimeMs(point: JsonObject): number | undefined {
   }
   if (typeof nanos !== "string" || !/^\d+$/.test(nanos)) fail("startTimeUnixNano", "a decimal string");
   return decimalNanosToMs(nanos);
+}
+
+/** timeUnixNano: a decimal string (or a number) below 2^64 → exact whole ms; 0 / absent → undefined. */
+function timeMs(point: JsonObject): number | undefined {
+  const nanos = point.timeUnixNano;
+  if (nanos == null) return undefined;
+  if (typeof nanos === "number") {
+    if (!Number.isInteger(nanos) || nanos < 0 || nanos >= TWO_POW_64) fail("timeUnixNano", "an integer in [0, 2^64)");
+    return numberNanosToMs(nanos);
+  }
+  if (typeof nanos !== "string" || !/^\d+$/.test(nanos)) fail("timeUnixNano", "a decimal string");
+  const ms = decimalNanosToMs(nanos);
+  return ms === 0 && Number(nanos) === 0 ? undefined : ms; // "0000000" is unset too
 }
 
 // --- JSON value accessors ------------------------------------------------------------------

@@ -44,13 +44,16 @@ export interface DecodeContext {
   readonly points: Point[];
   readonly rejected: RejectedPoints;
   readonly includeResourceAttributes: ReadonlySet<string>;
+  /** Whether points carry their time_unix_nano as Point.timeMs (off: the key is never set). */
+  readonly pointTimes: boolean;
 }
 
-export function createDecodeContext(includeResourceAttributes: ReadonlySet<string>): DecodeContext {
+export function createDecodeContext(includeResourceAttributes: ReadonlySet<string>, pointTimes = false): DecodeContext {
   return {
     points: [],
     rejected: { count: 0, reasons: {}, messages: [] },
     includeResourceAttributes,
+    pointTimes,
   };
 }
 
@@ -175,6 +178,17 @@ export function nanosToMs(lo: number, hi: number): number | undefined {
   if (lo === 0 && hi === 0) return undefined;
   // hi·2^32 ns = hi·4294 ms + hi·967296 ns; every partial stays below 2^53, so this is exact.
   return hi * 4294 + Math.floor((hi * 967296 + lo) / 1e6);
+}
+
+/**
+ * Unix nanoseconds as a JSON number (an integer ≥ 0) → whole milliseconds, exact for every
+ * integer double below 2^64; undefined for 0. Split into 32-bit halves like a fixed64, so
+ * nanosToMs does the exact part: floor(nanos / 2^32) and the remainder are exact in doubles.
+ */
+export function numberNanosToMs(nanos: number): number | undefined {
+  if (nanos === 0) return undefined;
+  const hi = Math.floor(nanos / TWO_POW_32);
+  return nanosToMs(nanos - hi * TWO_POW_32, hi);
 }
 
 /** Decimal unix nanoseconds → whole milliseconds; undefined for 0 (unset). */

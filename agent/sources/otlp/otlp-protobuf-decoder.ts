@@ -459,6 +459,8 @@ class ProtobufMetricsDecoder {
     let reject: RejectReason | null = null;
     let startLo = 0;
     let startHi = 0;
+    let timeLo = 0;
+    let timeHi = 0;
     let valueKind = NumberKind.None;
     let value = 0;
     let flags = 0;
@@ -475,9 +477,11 @@ class ProtobufMetricsDecoder {
           startLo = r.lo;
           startHi = r.hi;
           break;
-        case 3: // time_unix_nano: not part of Point
+        case 3: // time_unix_nano
           r.expect(tag, WIRE_I64);
           r.fixed64();
+          timeLo = r.lo;
+          timeHi = r.hi;
           break;
         case 4:
           r.expect(tag, WIRE_I64);
@@ -506,7 +510,7 @@ class ProtobufMetricsDecoder {
     if (reject === null && valueKind === NumberKind.None) reject = "missing_value";
     if (reject !== null) return rejectPoints(this.ctx, reject, 1, name);
     const pointValue: PointValue = type === "gauge" ? { type, value } : { type, temporality, value };
-    this.ctx.points.push({ name, labels, startTimeMs: nanosToMs(startLo, startHi), value: pointValue });
+    this.pushPoint(name, labels, startLo, startHi, timeLo, timeHi, pointValue);
   }
 
   private decodeHistogramPoint(name: string, temporality: Temporality): void {
@@ -515,6 +519,8 @@ class ProtobufMetricsDecoder {
     let reject: RejectReason | null = null;
     let startLo = 0;
     let startHi = 0;
+    let timeLo = 0;
+    let timeHi = 0;
     let count = 0;
     let sum = Number.NaN;
     const counts: number[] = [];
@@ -549,6 +555,11 @@ class ProtobufMetricsDecoder {
           this.readRepeatedDouble(tag, bounds);
           break;
         case 3: // time_unix_nano
+          r.expect(tag, WIRE_I64);
+          r.fixed64();
+          timeLo = r.lo;
+          timeHi = r.hi;
+          break;
         case 11: // min: not part of ExplicitHistogramData
         case 12: // max
           r.expect(tag, WIRE_I64);
@@ -570,7 +581,7 @@ class ProtobufMetricsDecoder {
     const data = { bounds, counts, count, sum };
     reject ??= checkExplicitHistogram(data);
     if (reject !== null) return rejectPoints(this.ctx, reject, 1, name);
-    this.ctx.points.push({ name, labels, startTimeMs: nanosToMs(startLo, startHi), value: { type: "explicit", temporality, data } });
+    this.pushPoint(name, labels, startLo, startHi, timeLo, timeHi, { type: "explicit", temporality, data });
   }
 
   private decodeExpoPoint(name: string, temporality: Temporality): void {
@@ -579,6 +590,8 @@ class ProtobufMetricsDecoder {
     let reject: RejectReason | null = null;
     let startLo = 0;
     let startHi = 0;
+    let timeLo = 0;
+    let timeHi = 0;
     const data = {
       scale: 0,
       zeroThreshold: 0,
@@ -607,6 +620,8 @@ class ProtobufMetricsDecoder {
         case 3: // time_unix_nano
           r.expect(tag, WIRE_I64);
           r.fixed64();
+          timeLo = r.lo;
+          timeHi = r.hi;
           break;
         case 4:
           r.expect(tag, WIRE_I64);
@@ -661,7 +676,18 @@ class ProtobufMetricsDecoder {
     if (hasNoRecordedValue(flags)) return;
     reject ??= checkExpoHistogram(data);
     if (reject !== null) return rejectPoints(this.ctx, reject, 1, name);
-    this.ctx.points.push({ name, labels, startTimeMs: nanosToMs(startLo, startHi), value: { type: "expo", temporality, data } });
+    this.pushPoint(name, labels, startLo, startHi, timeLo, timeHi, { type: "expo", temporality, data });
+  }
+
+  /**
+   * Start and time are fixed64 halves (exact ms by nanosToMs, no BigInt). timeMs only when asked
+   * for (ctx.pointTimes), so the agent's points keep their one shape.
+   */
+  private pushPoint(name: string, labels: Labels, startLo: number, startHi: number, timeLo: number, timeHi: number, value: PointValue): void {
+    const startTimeMs = nanosToMs(startLo, startHi);
+    this.ctx.points.push(
+      this.ctx.pointTimes ? { name, labels, startTimeMs, timeMs: nanosToMs(timeLo, timeHi), value } : { name, labels, startTimeMs, value },
+    );
   }
 
   /** ExponentialHistogramDataPoint.Buckets{offset sint32 = 1, bucket_counts repeated uint64 = 2}. */

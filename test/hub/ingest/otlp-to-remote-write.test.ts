@@ -16,6 +16,8 @@ import { LIMITS, newPolicy } from "./ingest-test-helpers";
 const NOW_MS = 1_764_000_123_456;
 const START_NANOS = "1764000000000000000";
 const TIME_NANOS = "1764000120000000000";
+/** TIME_NANOS in ms: the points' own time, 3.456 s before the receive time. */
+const TIME_MS = 1_764_000_120_000;
 
 const kv = (key: string, value: string) => ({ key, value: { stringValue: value } });
 
@@ -81,24 +83,25 @@ describe("convertOtlpToRemoteWrite converts cumulative and gauge points exactly"
     const request = requestOf([counter, gauge, upDown, histogram, expoHistogram]);
     const c = convert(format === "protobuf" ? encodeRequest(request) : encodeJsonRequest(request), format);
     expect(c.rejected).toEqual([]);
+    expect(c.restamped).toEqual([]);
     expect([c.series, c.samples, c.histograms]).toEqual([3 + 6 + 1, 3 + 6, 1]);
 
     const series = byLabels(seriesOf(c));
     const float = (labels: string) => series.get(labels)?.samples;
-    expect(float('{__name__="mm_matches_started_total", queue="ranked", region="eu-west-1"}')).toEqual([{ value: 1234.5, timestamp: NOW_MS }]);
-    expect(float('{__name__="mm_queue_depth", queue="ranked"}')).toEqual([{ value: 17, timestamp: NOW_MS }]);
-    expect(float('{__name__="mm_lobbies_open"}')).toEqual([{ value: -3, timestamp: NOW_MS }]);
-    expect(float('{__name__="mm_wait_seconds_bucket", le="0.1", queue="ranked"}')).toEqual([{ value: 1, timestamp: NOW_MS }]);
-    expect(float('{__name__="mm_wait_seconds_bucket", le="1", queue="ranked"}')).toEqual([{ value: 3, timestamp: NOW_MS }]);
-    expect(float('{__name__="mm_wait_seconds_bucket", le="10", queue="ranked"}')).toEqual([{ value: 6, timestamp: NOW_MS }]);
-    expect(float('{__name__="mm_wait_seconds_bucket", le="+Inf", queue="ranked"}')).toEqual([{ value: 10, timestamp: NOW_MS }]);
-    expect(float('{__name__="mm_wait_seconds_count", queue="ranked"}')).toEqual([{ value: 10, timestamp: NOW_MS }]);
-    expect(float('{__name__="mm_wait_seconds_sum", queue="ranked"}')).toEqual([{ value: 55.5, timestamp: NOW_MS }]);
+    expect(float('{__name__="mm_matches_started_total", queue="ranked", region="eu-west-1"}')).toEqual([{ value: 1234.5, timestamp: TIME_MS }]);
+    expect(float('{__name__="mm_queue_depth", queue="ranked"}')).toEqual([{ value: 17, timestamp: TIME_MS }]);
+    expect(float('{__name__="mm_lobbies_open"}')).toEqual([{ value: -3, timestamp: TIME_MS }]);
+    expect(float('{__name__="mm_wait_seconds_bucket", le="0.1", queue="ranked"}')).toEqual([{ value: 1, timestamp: TIME_MS }]);
+    expect(float('{__name__="mm_wait_seconds_bucket", le="1", queue="ranked"}')).toEqual([{ value: 3, timestamp: TIME_MS }]);
+    expect(float('{__name__="mm_wait_seconds_bucket", le="10", queue="ranked"}')).toEqual([{ value: 6, timestamp: TIME_MS }]);
+    expect(float('{__name__="mm_wait_seconds_bucket", le="+Inf", queue="ranked"}')).toEqual([{ value: 10, timestamp: TIME_MS }]);
+    expect(float('{__name__="mm_wait_seconds_count", queue="ranked"}')).toEqual([{ value: 10, timestamp: TIME_MS }]);
+    expect(float('{__name__="mm_wait_seconds_sum", queue="ranked"}')).toEqual([{ value: 55.5, timestamp: TIME_MS }]);
 
     const native = series.get('{__name__="mm_rtt_ms", queue="ranked"}')!.histograms;
     expect(native).toHaveLength(1);
     const h = native[0];
-    expect([h.schema, h.countInt, h.zeroCountInt, h.sum, h.zeroThreshold, h.resetHint, h.timestamp]).toEqual([3, 38, 1, 812.25, 0, 0, NOW_MS]);
+    expect([h.schema, h.countInt, h.zeroCountInt, h.sum, h.zeroThreshold, h.resetHint, h.timestamp]).toEqual([3, 38, 1, 812.25, 0, 0, TIME_MS]);
     expect(h.positiveSpans).toEqual([{ offset: 4, length: 1 }, { offset: 2, length: 3 }]);
     expect(h.positiveDeltas).toEqual([10, 10, -15, -3]);
     expect(h.negativeSpans).toEqual([]);
@@ -150,12 +153,13 @@ describe("convertOtlpToRemoteWrite refuses what it cannot convert, point by poin
     expect(c.series).toBe(1);
   });
 
-  test("two points of one series in one request: the last is kept, the earlier counted", () => {
+  test("two points of one series at one timestamp in one request: the last is kept, the earlier counted", () => {
     const twice = structuredClone(gauge);
     twice.gauge.dataPoints.push({ ...twice.gauge.dataPoints[0], asInt: "18" });
     const c = convert(encodeRequest(requestOf([twice])));
     expect(c.rejected).toEqual([{ reason: "duplicate_series", count: 1 }]);
-    expect(seriesOf(c)[0].samples).toEqual([{ value: 18, timestamp: NOW_MS }]);
+    expect(c.messages).toEqual(['metric "mm_queue_depth": a series has more than one point at one timestamp in one request; only its last point is kept']);
+    expect(seriesOf(c).map((s) => s.samples)).toEqual([[{ value: 18, timestamp: TIME_MS }]]);
   });
 
   test("a histogram carrying its own le label cannot become classic buckets: invalid_series", () => {
@@ -178,6 +182,175 @@ describe("convertOtlpToRemoteWrite refuses what it cannot convert, point by poin
   test("an empty request converts to an empty body", () => {
     const c = convert(encodeRequest({ resourceMetrics: [] }));
     expect([c.writeRequest.length, c.snappyBody.length, c.series]).toEqual([0, 0, 0]);
+  });
+});
+
+/** Unix nanoseconds of `ms` plus `extraNanos`, as OTLP/JSON spells them (exact: BigInt). */
+const nanosOf = (ms: number, extraNanos = 0): string => (BigInt(ms) * 1_000_000n + BigInt(extraNanos)).toString();
+
+function bodyOf(request: unknown, format: "protobuf" | "json"): Uint8Array {
+  return format === "protobuf" ? encodeRequest(request) : encodeJsonRequest(request);
+}
+
+/** Every TimeSeries in body order as [labels, timestamps of its samples and histograms]. */
+function timestampsOf(c: OtlpConversion): Array<[string, number[]]> {
+  return seriesOf(c).map((s) => [labelText(s.labels), [...s.samples.map((x) => x.timestamp), ...s.histograms.map((h) => h.timestamp)]]);
+}
+
+function withPoints<T extends { gauge: { dataPoints: object[] } }>(metric: T, points: object[]): T {
+  const copy = structuredClone(metric);
+  copy.gauge.dataPoints = points;
+  return copy;
+}
+
+describe("convertOtlpToRemoteWrite keeps the sender's timestamps", () => {
+  test.each(["protobuf", "json"] as const)("each sample carries its point's time_unix_nano, floored to whole ms (%s)", (format) => {
+    const timed = <T>(metric: T, path: (m: T) => { timeUnixNano: string }, nanos: string): T => {
+      const copy = structuredClone(metric);
+      path(copy).timeUnixNano = nanos;
+      return copy;
+    };
+    const request = requestOf([
+      timed(counter, (m) => m.sum.dataPoints[0], "1764000100123456789"),
+      timed(gauge, (m) => m.gauge.dataPoints[0], "1764000110000999999"),
+      timed(upDown, (m) => m.sum.dataPoints[0], "1764000000000000001"),
+      timed(histogram, (m) => m.histogram.dataPoints[0], "1764000119999999999"),
+      timed(expoHistogram, (m) => m.exponentialHistogram.dataPoints[0], "1764000123000000500"),
+    ]);
+    const c = convert(bodyOf(request, format), format);
+    expect([c.rejected, c.restamped]).toEqual([[], []]);
+    expect(timestampsOf(c)).toEqual([
+      ['{__name__="mm_matches_started_total", queue="ranked", region="eu-west-1"}', [1_764_000_100_123]],
+      ['{__name__="mm_queue_depth", queue="ranked"}', [1_764_000_110_000]],
+      ['{__name__="mm_lobbies_open"}', [1_764_000_000_000]],
+      ['{__name__="mm_wait_seconds_bucket", le="0.1", queue="ranked"}', [1_764_000_119_999]],
+      ['{__name__="mm_wait_seconds_bucket", le="1", queue="ranked"}', [1_764_000_119_999]],
+      ['{__name__="mm_wait_seconds_bucket", le="10", queue="ranked"}', [1_764_000_119_999]],
+      ['{__name__="mm_wait_seconds_bucket", le="+Inf", queue="ranked"}', [1_764_000_119_999]],
+      ['{__name__="mm_wait_seconds_count", queue="ranked"}', [1_764_000_119_999]],
+      ['{__name__="mm_wait_seconds_sum", queue="ranked"}', [1_764_000_119_999]],
+      ['{__name__="mm_rtt_ms", queue="ranked"}', [1_764_000_123_000]],
+    ]);
+  });
+
+  test.each(["protobuf", "json"] as const)("a point without time_unix_nano, or with 0, gets the receive time (%s)", (format) => {
+    const g = withPoints(gauge, [
+      { attributes: [kv("queue", "absent")], asInt: "1" },
+      { attributes: [kv("queue", "zero")], timeUnixNano: "0", asInt: "2" },
+      { attributes: [kv("queue", "own")], timeUnixNano: TIME_NANOS, asInt: "3" },
+    ]);
+    const c = convert(bodyOf(requestOf([g]), format), format);
+    expect([c.rejected, c.restamped]).toEqual([[], []]);
+    expect(seriesOf(c).map((s) => [labelText(s.labels), s.samples])).toEqual([
+      ['{__name__="mm_queue_depth", queue="absent"}', [{ value: 1, timestamp: NOW_MS }]],
+      ['{__name__="mm_queue_depth", queue="zero"}', [{ value: 2, timestamp: NOW_MS }]],
+      ['{__name__="mm_queue_depth", queue="own"}', [{ value: 3, timestamp: TIME_MS }]],
+    ]);
+  });
+
+  test.each(["protobuf", "json"] as const)("a point more than 10 minutes ahead gets the receive time and is counted as future_timestamp, not rejected (%s)", (format) => {
+    const g = withPoints(gauge, [
+      { attributes: [kv("queue", "at-limit")], timeUnixNano: nanosOf(NOW_MS + 600_000, 999_999), asInt: "1" },
+      { attributes: [kv("queue", "past-limit")], timeUnixNano: nanosOf(NOW_MS + 600_001), asInt: "2" },
+      { attributes: [kv("queue", "year-2100")], timeUnixNano: "4102444800000000000", asInt: "3" },
+      { attributes: [kv("queue", "max-uint64")], timeUnixNano: "18446744073709551615", asInt: "4" },
+    ]);
+    const c = convert(bodyOf(requestOf([g]), format), format);
+    expect(c.rejected).toEqual([]);
+    expect(c.restamped).toEqual([{ reason: "future_timestamp", count: 3 }]);
+    expect(c.messages).toEqual([
+      'metric "mm_queue_depth": time_unix_nano is more than 10 minutes ahead of the receive time; stored at the receive time instead (check the sender\'s clock)',
+    ]);
+    expect(seriesOf(c).map((s) => [labelText(s.labels), s.samples])).toEqual([
+      ['{__name__="mm_queue_depth", queue="at-limit"}', [{ value: 1, timestamp: NOW_MS + 600_000 }]],
+      ['{__name__="mm_queue_depth", queue="past-limit"}', [{ value: 2, timestamp: NOW_MS }]],
+      ['{__name__="mm_queue_depth", queue="year-2100"}', [{ value: 3, timestamp: NOW_MS }]],
+      ['{__name__="mm_queue_depth", queue="max-uint64"}', [{ value: 4, timestamp: NOW_MS }]],
+    ]);
+    expect([c.series, c.samples]).toEqual([4, 4]);
+  });
+
+  test.each(["protobuf", "json"] as const)("two points of one series at different times: two samples, oldest first (%s)", (format) => {
+    const earlierMs = TIME_MS - 15_000;
+    const g = withPoints(gauge, [
+      { attributes: [kv("queue", "ranked")], timeUnixNano: TIME_NANOS, asInt: "18" },
+      { attributes: [kv("queue", "casual")], timeUnixNano: TIME_NANOS, asInt: "5" },
+      { attributes: [kv("queue", "ranked")], timeUnixNano: nanosOf(earlierMs), asInt: "17" },
+    ]);
+    const c = convert(bodyOf(requestOf([g]), format), format);
+    expect(c.rejected).toEqual([]);
+    expect(seriesOf(c).map((s) => [labelText(s.labels), s.samples])).toEqual([
+      ['{__name__="mm_queue_depth", queue="ranked"}', [{ value: 17, timestamp: earlierMs }]],
+      ['{__name__="mm_queue_depth", queue="ranked"}', [{ value: 18, timestamp: TIME_MS }]],
+      ['{__name__="mm_queue_depth", queue="casual"}', [{ value: 5, timestamp: TIME_MS }]],
+    ]);
+    expect([c.series, c.samples]).toEqual([3, 3]);
+    const scan = scanWriteRequest(c.writeRequest, LIMITS, newPolicy());
+    expect(scan.ok && [scan.value.series.length, scan.value.rejectedSeries, scan.value.samples]).toEqual([3, 0, 3]);
+  });
+
+  test("only same-timestamp points of a series follow last-wins; the others stay, in time order", () => {
+    const t1 = TIME_MS - 20_000;
+    const t2 = TIME_MS - 10_000;
+    const point = (nanos: string, asInt: string) => ({ attributes: [kv("queue", "ranked")], timeUnixNano: nanos, asInt });
+    const g = withPoints(gauge, [point(TIME_NANOS, "30"), point(nanosOf(t2), "20"), point(nanosOf(t1), "10"), point(nanosOf(t2), "21"), point(TIME_NANOS, "31")]);
+    const c = convert(encodeRequest(requestOf([g])));
+    expect(c.rejected).toEqual([{ reason: "duplicate_series", count: 2 }]);
+    expect(seriesOf(c).map((s) => s.samples)).toEqual([[{ value: 10, timestamp: t1 }], [{ value: 21, timestamp: t2 }], [{ value: 31, timestamp: TIME_MS }]]);
+  });
+
+  test("a restamped future point and a point without a time meet at the receive time: the last wins", () => {
+    const g = withPoints(gauge, [
+      { attributes: [kv("queue", "ranked")], timeUnixNano: nanosOf(NOW_MS + 3_600_000), asInt: "1" },
+      { attributes: [kv("queue", "ranked")], asInt: "2" },
+    ]);
+    const c = convert(encodeRequest(requestOf([g])));
+    expect(c.rejected).toEqual([{ reason: "duplicate_series", count: 1 }]);
+    expect(c.restamped).toEqual([{ reason: "future_timestamp", count: 1 }]);
+    expect(seriesOf(c).map((s) => s.samples)).toEqual([[{ value: 2, timestamp: NOW_MS }]]);
+  });
+
+  test("histograms at two times: each classic group and each native histogram in time order", () => {
+    const t1 = TIME_MS - 30_000;
+    const explicit = structuredClone(histogram);
+    const first = explicit.histogram.dataPoints[0];
+    explicit.histogram.dataPoints = [first, { ...first, timeUnixNano: nanosOf(t1), count: "4", sum: 5, bucketCounts: ["1", "1", "1", "1"] }];
+    const expo = structuredClone(expoHistogram);
+    const expoFirst = expo.exponentialHistogram.dataPoints[0];
+    expo.exponentialHistogram.dataPoints = [expoFirst, { ...expoFirst, timeUnixNano: nanosOf(t1), count: "1", sum: 1, zeroCount: "1", positive: { offset: 0, bucketCounts: [] } }];
+    const c = convert(encodeRequest(requestOf([explicit, expo])));
+    expect(c.rejected).toEqual([]);
+    const group = (t: number, counts: number[], sum: number): Array<[string, number, number]> => [
+      ['{__name__="mm_wait_seconds_bucket", le="0.1", queue="ranked"}', counts[0], t],
+      ['{__name__="mm_wait_seconds_bucket", le="1", queue="ranked"}', counts[1], t],
+      ['{__name__="mm_wait_seconds_bucket", le="10", queue="ranked"}', counts[2], t],
+      ['{__name__="mm_wait_seconds_bucket", le="+Inf", queue="ranked"}', counts[3], t],
+      ['{__name__="mm_wait_seconds_count", queue="ranked"}', counts[3], t],
+      ['{__name__="mm_wait_seconds_sum", queue="ranked"}', sum, t],
+    ];
+    const series = seriesOf(c);
+    expect(series.slice(0, 12).map((s) => [labelText(s.labels), s.samples[0].value, s.samples[0].timestamp])).toEqual([
+      ...group(t1, [1, 2, 3, 4], 5),
+      ...group(TIME_MS, [1, 3, 6, 10], 55.5),
+    ]);
+    expect(series.slice(12).map((s) => [labelText(s.labels), s.histograms.map((h) => [h.countInt, h.timestamp])])).toEqual([
+      ['{__name__="mm_rtt_ms", queue="ranked"}', [[1, t1]]],
+      ['{__name__="mm_rtt_ms", queue="ranked"}', [[38, TIME_MS]]],
+    ]);
+    expect([c.series, c.samples, c.histograms]).toEqual([14, 12, 2]);
+  });
+
+  test("OTLP/JSON: timeUnixNano as a number converts exactly; a malformed one makes the request malformed", () => {
+    // 1764000120999999744 is a double exactly; nanoseconds → ms floors to …120999, not …121000.
+    const asNumber = new TextEncoder().encode(
+      JSON.stringify(requestOf([withPoints(gauge, [{ attributes: [], timeUnixNano: 0, asInt: "1" }])])).replace('"timeUnixNano":0', '"timeUnixNano":1764000120999999744'),
+    );
+    expect(seriesOf(convert(asNumber, "json"))[0].samples).toEqual([{ value: 1, timestamp: 1_764_000_120_999 }]);
+    for (const bad of ['"soon"', "-1", "1.5", '"1e18"']) {
+      const body = new TextEncoder().encode(JSON.stringify(requestOf([withPoints(gauge, [{ attributes: [], timeUnixNano: 0, asInt: "1" }])])).replace('"timeUnixNano":0', `"timeUnixNano":${bad}`));
+      const result = convertOtlpToRemoteWrite(body, "json", { timestampMs: NOW_MS });
+      expect(result.ok ? undefined : [result.error.status, result.error.reason]).toEqual([400, "malformed_json"]);
+    }
   });
 });
 
