@@ -103,6 +103,13 @@ export interface CachedSeries {
    */
   hashHi: number;
   hashLo: number;
+  /**
+   * Admission memo, kept here because this object is already in hand for every series seen
+   * before: the per-tenant tracker that last admitted the series (`memoOwner`) and when
+   * (`memoSec`). See TenantRuntime.admitSeries.
+   */
+  memoOwner: unknown;
+  memoSec: number;
 }
 
 /** What the scanner remembers about one label (name + value), by its raw field bytes. */

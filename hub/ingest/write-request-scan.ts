@@ -80,6 +80,8 @@ export interface ScannedSeries extends ByteRange {
   exemplars: number;
   /** Why the series must not be stored; undefined = kept. */
   rejected: SeriesRejection | undefined;
+  /** The series cache's object for these labels (shared by every request that has them). */
+  cached: CachedSeries;
 }
 
 export interface ScanResult {
@@ -265,7 +267,7 @@ class WriteRequestScanner {
     const entry = this.cachedEntry(labelCount, labelsTo, isContiguous);
     const verdict = entry.value;
     const rejected = this.checkLimits(verdict) ?? verdict.rejected ?? exemplarRejection;
-    return { start, end, key: entry.key, keyHash: entry.hash, hashHi: verdict.hashHi, hashLo: verdict.hashLo, name: verdict.name, samples, histograms, exemplars, rejected };
+    return { start, end, key: entry.key, keyHash: entry.hash, hashHi: verdict.hashHi, hashLo: verdict.hashLo, name: verdict.name, samples, histograms, exemplars, rejected, cached: verdict };
   }
 
   /** The cache entry of the label fields just scanned, judging them on a miss. */
@@ -386,7 +388,7 @@ class WriteRequestScanner {
     let rejected = malformed;
     if (rejected === undefined && !hasMetricName) rejected = { reason: "missing_metric_name", message: "series has no __name__ label" };
     rejected ??= metricNameRejected ?? this.policy.checkLabelCount(nonEmpty) ?? labelRejected;
-    return { name, labelCount, longestNameBytes, longestValueBytes, rejected, hashHi: 0, hashLo: 0 };
+    return { name, labelCount, longestNameBytes, longestValueBytes, rejected, hashHi: 0, hashLo: 0, memoOwner: undefined, memoSec: 0 };
   }
 
   /** The verdict on label i, from the label cache or judged and cached now. */

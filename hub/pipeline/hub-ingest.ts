@@ -257,7 +257,7 @@ export function createHubIngest(deps: HubIngestDeps) {
         counters.budgetThrottled(rt.id, samples);
         continue;
       }
-      const admitted = rt.admitSeries(s.hashHi, s.hashLo, atSec);
+      const admitted = rt.admitSeries(s.hashHi, s.hashLo, atSec, s.cached);
       if (admitted === "over_limit") {
         v.overQuota++;
         counters.seriesQuotaRejected(rt.id, samples);
