@@ -8,8 +8,8 @@
  * shard is a DiskQueue under `<dataDir>/upstreams/<name>/<k>` drained by one remote-write sink,
  * so one sender's requests stay in order (PRW 1.0 requires per-series order) while different
  * senders go out in parallel. Records hold the request as it will be sent (snappy WriteRequest);
- * the record id is `<tenant>|<batch id>#<samples>`. Under load a shard sends up to 64 waiting
- * records as one request (Snappy blocks joined, not recompressed).
+ * the record id is `<tenant>|<batch id>#<samples>`. Under load a shard sends up to 256 waiting
+ * records as one request (Snappy blocks joined, not recompressed, up to 256 KiB).
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -95,7 +95,10 @@ export class Forwarder {
           // upstream request per ~10k samples under load instead of one per agent request. Not
           // with a tenant header, which is per request.
           mergeRecords: config.tenantHeader ? 1 : 256,
-          mergeBytes: 512 * 1024,
+          // 256 KiB compressed (~8k samples): VictoriaMetrics spent ~5 % less CPU per sample than
+          // with 512 KiB requests and ~10 % less than with 1 MiB in the relay bench, which on a
+          // shared box is throughput; 128 KiB was too small for 4 shards to keep up at 700k/s.
+          mergeBytes: 256 * 1024,
           // A request waits up to 200 ms for company: ~10x fewer, larger upstream requests under
           // load (the store's per-request cost), within the 10 s freshness budget.
           mergeLingerMs: 200,
