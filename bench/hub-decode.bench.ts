@@ -155,7 +155,7 @@ async function worker(): Promise<void> {
   });
   checks.push({ name: "every series admitted by the hub policy", ok: scans.every((s) => s.rejectedSeries === 0), detail: scans[0].series.find((s) => s.rejected)?.rejected?.message ?? "" });
   const podScans = bodiesWithUniquePods.map((b) => scanOne(b, newPolicy()).scan);
-  checks.push({ name: "churn bodies: every series admitted, all keys distinct", ok: podScans.every((s) => s.rejectedSeries === 0) && new Set(podScans.flatMap((s) => s.series.map((x) => x.key))).size === totalSamples, detail: "" });
+  checks.push({ name: "churn bodies: every series admitted, all keys distinct", ok: podScans.every((s) => s.rejectedSeries === 0) && new Set(podScans.flatMap((s) => s.series.map((x) => `${x.hashHi}:${x.hashLo}`))).size === totalSamples, detail: "" });
   const withForbidden = scanOne(bodiesWithForbidden[0], warmPolicy);
   const kept = withForbidden.scan.series.filter((s) => s.rejected === undefined);
   const rebuilt = prometheus.WriteRequest.decode(rebuildWriteRequest(withForbidden.buf, kept, withForbidden.scan.metadata));

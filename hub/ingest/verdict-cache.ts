@@ -14,9 +14,8 @@
  * Nothing is ever trusted on a hash: a hit is a byte-for-byte match with the entry's own copy
  * of the label bytes (up to 64 bytes in a JS loop, longer ones with a native memcmp:
  * Buffer#compare over a sub-range, whose call overhead only pays off for longer ranges).
- * A hit hands back the key string made when the entry was added, so a series seen before costs
- * no string at all, and every consumer keying a Map by that same string object finds its hash
- * already computed (V8 hashes a fresh 200-char string char by char: ~300 ns on Node 20).
+ * No key string is kept: the entry's byte copy is the identity, and a series seen before costs
+ * no string at all.
  *
  * Storage: entries' bytes are packed into shared 1 MiB arena chunks (one ArrayBuffer per chunk,
  * not per entry); an entry promoted into the current generation is copied into the current
@@ -29,8 +28,8 @@
  * entries used within the last half-capacity insertions survive, and eviction costs one pass
  * over half the entries instead of LRU list updates on every hit. A dropped series is simply
  * judged again when it comes back.
- * Memory: per entry the key string and the byte copy (each about the label bytes' size), plus
- * ~200 bytes of objects and Map slot: ~600 bytes for a typical 8-label series.
+ * Memory: per entry the byte copy (the label bytes' size) plus ~200 bytes of objects and Map
+ * slot: ~400 bytes for a typical 8-label series (a key string as well made it ~600).
  */
 import { Buffer } from "node:buffer";
 
@@ -48,8 +47,6 @@ export function labelBytesOf(buf: Uint8Array): LabelBytes {
 }
 
 export interface CacheEntry<V> {
-  /** The label bytes as a latin1 string (one char per byte). */
-  readonly key: string;
   /** hashLabelBytes of the label bytes with this cache's seed (30 bits). */
   readonly hash: number;
   readonly value: V;
@@ -141,15 +138,14 @@ export class VerdictCache<V> {
   }
 
   /**
-   * Adds the entry for bytes [from, to) of `source` (after get() missed on them); `key` is them
-   * as latin1, `after` as for get().
+   * Adds the entry for bytes [from, to) of `source` (after get() missed on them); `after` as for
+   * get().
    */
-  add(source: LabelBytes, from: number, to: number, key: string, value: V, after?: CacheEntry<V>): CacheEntry<V> {
+  add(source: LabelBytes, from: number, to: number, value: V, after?: CacheEntry<V>): CacheEntry<V> {
     const isLastMiss = source === this.missSource && from === this.missFrom && to === this.missTo;
     const hash = isLastMiss ? this.missHash : hashLabelBytes(source.view, from, to, this.seed);
     this.missSource = undefined;
     const slot: Slot<V> = {
-      key,
       hash,
       value,
       chunk: this.chunk,

@@ -18,14 +18,14 @@
  * would refuse all of it anyway, so forwarding part of it would only hide the problem.
  *
  * Series identity: the key of a TimeSeries is the bytes of its label fields (tags and lengths
- * included) as a latin1 string, one char per byte: unique, cheap to build, and the same for the
- * same label set from any sender that encodes canonically. Label fields are normally contiguous;
- * when they are interleaved with samples, the key is the concatenation of the label fields, so
- * it does not change.
+ * included): unique, and the same for the same label set from any sender that encodes
+ * canonically. Label fields are normally contiguous; when they are interleaved with samples, the
+ * key is the concatenation of the label fields, so it does not change. Downstream, a series is
+ * known by the 64-bit hash of those bytes (hashHi, hashLo).
  *
  * Cost per series (verdict-cache.ts): a series seen before costs one compare of its label bytes
  * against the cached copy (the entry is predicted from the previous series' entry, or found by
- * hash), one small object, and no string: the key string is the one cached with the verdict.
+ * hash), one small object, and no string.
  * A label set not in the cache has its labels parsed and checked — names valid, sorted by byte
  * order and unique, values valid UTF-8, __name__ present, then the hub policy — where each label
  * (name + value) is itself judged once and cached by its raw bytes, so a new series made of
@@ -62,15 +62,7 @@ export interface ByteRange {
 }
 
 export interface ScannedSeries extends ByteRange {
-  /** Raw label bytes as latin1: the series identity (see the module comment). */
-  key: string;
-  /**
-   * 30-bit hash of the same bytes (seeded per policy instance, so stable within one process
-   * only): equal keys have equal hashes. Keying a Map by this number and confirming with `key`
-   * is much cheaper than keying it by `key` (Node 20 hashes all ~200 chars of a fresh string).
-   */
-  keyHash: number;
-  /** 64-bit hash of `key` (hash64.ts), stable across processes: for the active-series tracker. */
+  /** 64-bit hash of the label bytes (hash64.ts), stable across processes: the series' identity. */
   hashHi: number;
   hashLo: number;
   /** Metric name; "" when __name__ is missing or unreadable. */
@@ -267,7 +259,7 @@ class WriteRequestScanner {
     const entry = this.cachedEntry(labelCount, labelsTo, isContiguous);
     const verdict = entry.value;
     const rejected = this.checkLimits(verdict) ?? verdict.rejected ?? exemplarRejection;
-    return { start, end, key: entry.key, keyHash: entry.hash, hashHi: verdict.hashHi, hashLo: verdict.hashLo, name: verdict.name, samples, histograms, exemplars, rejected, cached: verdict };
+    return { start, end, hashHi: verdict.hashHi, hashLo: verdict.hashLo, name: verdict.name, samples, histograms, exemplars, rejected, cached: verdict };
   }
 
   /** The cache entry of the label fields just scanned, judging them on a miss. */
@@ -285,11 +277,10 @@ class WriteRequestScanner {
     let entry = cache.get(source, from, to, after);
     if (entry === undefined) {
       const verdict = this.judgeLabels(labelCount);
-      const key = latin1Slice.call(source.bytes, from, to);
-      this.hasher.hash(key);
+      this.hasher.hash(latin1Slice.call(source.bytes, from, to));
       verdict.hashHi = this.hasher.hi;
       verdict.hashLo = this.hasher.lo;
-      entry = cache.add(source, from, to, key, verdict, after);
+      entry = cache.add(source, from, to, verdict, after);
     }
     this.lastEntry = entry;
     return entry;
@@ -399,7 +390,7 @@ class WriteRequestScanner {
     let entry = cache.get(this.source, from, to, this.lastLabel);
     if (entry === undefined) {
       const parts = this.labelParts;
-      entry = cache.add(this.source, from, to, "", this.judgeLabelBytes(parts[4 * i], parts[4 * i + 1], parts[4 * i + 2], parts[4 * i + 3]), this.lastLabel);
+      entry = cache.add(this.source, from, to, this.judgeLabelBytes(parts[4 * i], parts[4 * i + 1], parts[4 * i + 2], parts[4 * i + 3]), this.lastLabel);
     }
     this.lastLabel = entry;
     return entry.value;

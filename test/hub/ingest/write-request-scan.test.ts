@@ -1,4 +1,5 @@
 import { describe, expect, test } from "vitest";
+import { Hash64 } from "../../../hub/tenants/hash64";
 import { rebuildWriteRequest, scanWriteRequest, type ScanLimits, type ScanResult } from "../../../hub/ingest/remote-write-decode";
 import type { HubSeriesPolicy } from "../../../hub/ingest/hub-policy";
 import {
@@ -115,11 +116,11 @@ describe("scanWriteRequest walks a WriteRequest once", () => {
 
     const original = prometheus.WriteRequest.decode(buf);
     scan.series.forEach((s, i) => {
-      // Each range is one complete timeseries field; its key is the label fields' bytes as latin1.
+      // Each range is one complete timeseries field; its identity is the hash of its label fields' bytes.
       const alone = prometheus.WriteRequest.decode(buf.subarray(s.start, s.end));
       expect(alone.timeseries).toEqual([original.timeseries[i]]);
       const labelBytes = concat(...(original.timeseries[i].labels ?? []).map((l) => labelField(l.name ?? "", l.value ?? "")));
-      expect(s.key).toBe(Buffer.from(labelBytes).toString("latin1"));
+      expect(idOf(s)).toBe(hashOfBytes(labelBytes));
     });
     expect(prometheus.WriteRequest.decode(buf.subarray(scan.metadata[0].start, scan.metadata[0].end)).metadata).toEqual(original.metadata);
   });
@@ -133,14 +134,14 @@ describe("scanWriteRequest walks a WriteRequest once", () => {
     expect(scanOk(new Uint8Array(0))).toEqual({ series: [], samples: 0, histograms: 0, exemplars: 0, rejectedSeries: 0, metadata: [], droppedBytes: 0 });
   });
 
-  test("labels interleaved with samples get the same key as contiguous ones", () => {
+  test("labels interleaved with samples get the same identity as contiguous ones", () => {
     const labels = [labelField("__name__", "up"), labelField("job", "node"), labelField("zone", "a")];
     const sample = sampleField(1, T0);
     const contiguous = lenField(0x0a, concat(...labels, sample));
     const interleaved = lenField(0x0a, concat(labels[0], sample, labels[1], labels[2]));
     const a = scanOk(contiguous).series[0];
     const b = scanOk(interleaved).series[0];
-    expect(b.key).toBe(a.key);
+    expect(idOf(b)).toBe(idOf(a));
     expect([b.name, b.samples, b.rejected]).toEqual(["up", 1, undefined]);
   });
 
@@ -257,6 +258,16 @@ describe("scanWriteRequest applies the request limits", () => {
   });
 });
 
+/** A scanned series' identity: the 64-bit hash of its label bytes. */
+const idOf = (s: { hashHi: number; hashLo: number }) => `${s.hashHi}:${s.hashLo}`;
+
+/** Hash64 of bytes as the scanner hashes a series' label bytes (one latin1 char per byte). */
+function hashOfBytes(bytes: Uint8Array): string {
+  const h = new Hash64();
+  h.hash(Buffer.from(bytes).toString("latin1"));
+  return `${h.hi}:${h.lo}`;
+}
+
 describe("scanWriteRequest caches verdicts by raw label bytes", () => {
   test("a label set seen before is not judged again", () => {
     const policy = newPolicy();
@@ -264,10 +275,10 @@ describe("scanWriteRequest caches verdicts by raw label bytes", () => {
     const buf = encodeWriteRequest({ timeseries: Array.from({ length: 50 }, (_, i) => floatSeries("game_ticks_total", gameLabels(i % 20))) });
     const first = scanOk(buf, policy);
     const misses = policy.seriesCache.misses;
-    expect([misses, new Set(first.series.map((s) => s.key)).size]).toEqual([20, 20]);
+    expect([misses, new Set(first.series.map(idOf)).size]).toEqual([20, 20]);
     const second = scanOk(buf, policy);
     expect(policy.seriesCache.misses).toBe(misses);
-    expect(second.series.map((s) => [s.key, s.name, s.rejected])).toEqual(first.series.map((s) => [s.key, s.name, s.rejected]));
+    expect(second.series.map((s) => [idOf(s), s.name, s.rejected])).toEqual(first.series.map((s) => [idOf(s), s.name, s.rejected]));
   });
 
   test("a new series made of labels seen before only judges its new labels", () => {
@@ -351,7 +362,7 @@ describe("scanWriteRequest and malformed input", () => {
       const rebuilt = keptBytes(buf, result.value);
       const again = scanOk(rebuilt, policy);
       expect(again.rejectedSeries).toBe(0);
-      expect(again.series.map((s) => s.key)).toEqual(result.value.series.filter((s) => !s.rejected).map((s) => s.key));
+      expect(again.series.map(idOf)).toEqual(result.value.series.filter((s) => !s.rejected).map(idOf));
     }
     expect(accepted).toBeGreaterThan(100);
   });
