@@ -8,13 +8,12 @@
  * here (a damaged entry costs at most a duplicate, so the restore skips it rather than setting
  * the whole file aside).
  *
- * Write protocol: write `state.json.tmp`, fsync it, rename over `state.json`, fsync the
- * directory. A crash at any point leaves either the previous complete file or the new complete
- * file; a leftover `.tmp` is ignored and overwritten next time. A file that does not parse is
+ * Write protocol (platform/state-files.ts): `state.json.tmp`, fsync, rename over `state.json`,
+ * fsync the directory, so a crash leaves either the previous or the new complete file. A file that does not parse is
  * renamed to `state.json.corrupt-<ms>` and the agent starts empty (logged, counted), never crashes.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
-import { setAside } from "../platform/set-aside";
+import { mkdirSync, readFileSync } from "node:fs";
+import { replaceFileSync, setAside } from "../platform/state-files";
 import { join } from "node:path";
 import type { PersistedSeries } from "../aggregate/aggregator";
 import { describeInvalid } from "../aggregate/expo-histogram";
@@ -45,22 +44,12 @@ export function statePath(dataDir: string): string {
 }
 
 export function writeState(dataDir: string, state: AgentState): Result<void, StateError> {
-  const path = statePath(dataDir);
-  const tmp = path + ".tmp";
   try {
     mkdirSync(dataDir, { recursive: true });
     const body = JSON.stringify(state, (_k, v) =>
       typeof v === "number" && !Number.isFinite(v) ? { $num: Number.isNaN(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf" } : v,
     );
-    const fd = openSync(tmp, "w");
-    try {
-      writeSync(fd, body);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-    syncDir(dataDir);
+    replaceFileSync(statePath(dataDir), body);
     return ok(undefined);
   } catch (e) {
     return err({ code: "STATE_IO", message: (e as Error).message });
@@ -127,16 +116,4 @@ function describeInvalidState(state: AgentState): string | undefined {
     }
   }
   return undefined;
-}
-
-function syncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(dir, "r");
-    fsyncSync(fd);
-  } catch {
-    // Directory fsync is not supported everywhere; the rename is still atomic.
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
 }

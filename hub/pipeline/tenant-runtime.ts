@@ -23,7 +23,7 @@
  * renamed to `tenant-cost.json.corrupt-<ms>` and the hub starts from zero, logged, never fatal.
  */
 import { readFileSync } from "node:fs";
-import { setAside } from "../../agent/platform/set-aside";
+import { replaceFile, setAside } from "../../agent/platform/state-files";
 import { join } from "node:path";
 import type { SelfFamily } from "../../agent/admin/prom-text";
 import type { Clock, Logger } from "../../agent/core/deps";
@@ -218,7 +218,10 @@ export function createTenantFleet(config: HubConfig, deps: TenantFleetDeps): Res
       const snap = cost.snapshot(t.id);
       if (snap !== undefined) state.tenants[t.id] = { ...snap, budgetState: guard.verdictOf(t.id)?.state };
     }
-    const saved = await writeFileAtomically(fs, statePath, JSON.stringify(state));
+    const saved = await replaceFile(fs, statePath, new TextEncoder().encode(JSON.stringify(state))).then(
+      () => ok(undefined),
+      (e: Error) => err(e.message),
+    );
     if (!saved.ok && !saveFailing) log.warn("Cannot save tenant cost state; a restart would lose spend since the last save.", { file: statePath, error: saved.error });
     if (saved.ok && saveFailing) log.info("Saving tenant cost state again.", { file: statePath });
     saveFailing = !saved.ok;
@@ -337,25 +340,4 @@ function describeInvalidCostState(state: CostStateFile): string | undefined {
     if (saved.budgetState !== undefined && !BUDGET_STATES.includes(saved.budgetState)) return `tenants.${id}.budgetState is not a budget state`;
   }
   return undefined;
-}
-
-/** Writes `path.tmp`, fsyncs it, renames it over `path` and fsyncs the directory. */
-async function writeFileAtomically(fs: QueueFs, path: string, text: string): Promise<Result<void, string>> {
-  const tmp = `${path}.tmp`;
-  const dir = join(path, "..");
-  try {
-    await fs.remove(tmp).catch(() => undefined); // a leftover of a crash mid-write
-    const file = await fs.open(tmp, "create");
-    try {
-      await file.write([new TextEncoder().encode(text)], 0);
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await fs.rename(tmp, path);
-    await fs.syncDir(dir);
-    return ok(undefined);
-  } catch (e) {
-    return err((e as Error).message);
-  }
 }
