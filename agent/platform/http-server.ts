@@ -91,6 +91,9 @@ interface BunGlobal {
   }): BunServer;
 }
 
+/** Bun.serve listeners have no client-certificate subject (see the module comment). */
+const noSubject = (): undefined => undefined;
+
 /** Maximum body any handler may accept; handlers apply their own smaller limits. */
 const HARD_BODY_LIMIT = 256 * 1024 * 1024;
 
@@ -139,7 +142,7 @@ function startBunServer(bun: BunGlobal, listen: string, handler: HttpHandler, lo
           path,
           query: queryStart < 0 ? "" : url.slice(queryStart + 1),
           remoteAddress: () => srv?.requestIP?.(request)?.address ?? "",
-          tlsSubject: () => undefined,
+          tlsSubject: noSubject,
           header: (name) => request.headers.get(name) ?? undefined,
           readBody: (maxBytes) => readFetchBody(request, maxBytes),
         };
