@@ -418,9 +418,10 @@ export function checkHubConfig(c: HubConfig): string | undefined {
     ids.add(t.id);
     if (t.tokenHashes.length === 0 && !t.clientCertSubject) return `tenants[${i}] (${t.id}) needs a tokenFile or a clientCertSubject`;
     if (t.clientCertSubject) {
-      const other = subjects.get(normalizeSubject(t.clientCertSubject));
+      const subject = normalizeSubject(t.clientCertSubject);
+      const other = subjects.get(subject);
       if (other !== undefined) return `tenants[${i}] (${t.id}) uses the same clientCertSubject as tenant ${JSON.stringify(other)}`;
-      subjects.set(normalizeSubject(t.clientCertSubject), t.id);
+      subjects.set(subject, t.id);
     }
     if (t.clientCertSubject && !c.clientCert && !c.tls?.clientCaFile) {
       return `tenants[${i}] (${t.id}).clientCertSubject needs tls.clientCaFile (the hub verifies client certificates itself) or clientCert.subjectHeader and clientCert.trustedProxies (a TLS-terminating proxy verifies them, e.g. an ALB with mTLS)`;
