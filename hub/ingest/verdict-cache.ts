@@ -137,6 +137,27 @@ export class VerdictCache<V> {
     return found;
   }
 
+  /** Byte length of the entry predicted after `after` (its successor, if live); -1 if none. */
+  predictedLength(after: CacheEntry<V> | undefined): number {
+    const predicted = (after as Slot<V> | undefined)?.successor;
+    return predicted !== undefined && predicted.generation >= this.generation - 1 ? predicted.byteLength : -1;
+  }
+
+  /**
+   * The entry predicted after `after` if `source` holds its exact bytes at `from` (a hit, as in
+   * get()); undefined otherwise. For callers that know where a predicted key would end
+   * (predictedLength) before they know where the key really ends.
+   */
+  confirmPredicted(source: LabelBytes, from: number, after: CacheEntry<V> | undefined): CacheEntry<V> | undefined {
+    const predicted = (after as Slot<V> | undefined)?.successor;
+    if (predicted === undefined || predicted.generation < this.generation - 1) return undefined;
+    if (!hasBytes(predicted, source, from, from + predicted.byteLength)) return undefined;
+    this.hits++;
+    this.predictedHits++;
+    if (predicted.generation !== this.generation) this.promote(predicted);
+    return predicted;
+  }
+
   /**
    * Adds the entry for bytes [from, to) of `source` (after get() missed on them); `after` as for
    * get().

@@ -206,6 +206,9 @@ class WriteRequestScanner {
   /** r is narrowed to the TimeSeries payload [.., end); `start` is where its tag is. */
   private scanTimeSeries(start: number, end: number): ScannedSeries {
     const r = this.r;
+    const payloadStart = r.pos;
+    // The labels the cache predicts, matched in place: no walking of the label fields.
+    let known = this.predictedLabels(payloadStart, end);
     let labelCount = 0;
     let labelsTo = -1;
     let isContiguous = true;
@@ -216,6 +219,15 @@ class WriteRequestScanner {
     const buf = this.buf;
     while (r.pos < end) {
       const fieldStart = r.pos;
+      if (known !== undefined && buf[fieldStart] === TAG_LABELS) {
+        // A label field after the samples (interleaved labels): the series' key is all its label
+        // fields joined, not the prediction. Start this series again the long way (rare).
+        known = undefined;
+        r.pos = payloadStart;
+        samples = histograms = exemplars = 0;
+        exemplarRejection = undefined;
+        continue;
+      }
       // Fast path: a label field with a 1-byte length (labels under 128 bytes), read inline.
       if (buf[fieldStart] === TAG_LABELS && fieldStart + 1 < end && buf[fieldStart + 1] < 0x80) {
         const fieldEnd = fieldStart + 2 + buf[fieldStart + 1];
@@ -256,10 +268,34 @@ class WriteRequestScanner {
       }
     }
 
-    const entry = this.cachedEntry(labelCount, labelsTo, isContiguous);
+    let entry: CacheEntry<CachedSeries>;
+    if (known !== undefined) {
+      entry = known;
+      this.lastEntry = known;
+    } else {
+      entry = this.cachedEntry(labelCount, labelsTo, isContiguous);
+    }
     const verdict = entry.value;
     const rejected = this.checkLimits(verdict) ?? verdict.rejected ?? exemplarRejection;
     return { start, end, hashHi: verdict.hashHi, hashLo: verdict.hashLo, name: verdict.name, samples, histograms, exemplars, rejected, cached: verdict };
+  }
+
+  /**
+   * The cache's predicted entry (the one that followed the previous series' entry last time)
+   * when the series' payload starts with exactly its label bytes and no label field follows
+   * them; r.pos is then moved past them. Byte-for-byte equal bytes are the same complete label
+   * fields, so they need not be walked: senders that repeat their series in the same order
+   * (our agents; a Prometheus shard mostly) skip the label walk for almost every series.
+   */
+  private predictedLabels(from: number, end: number): CacheEntry<CachedSeries> | undefined {
+    const cache = this.policy.seriesCache;
+    const length = cache.predictedLength(this.lastEntry);
+    if (length <= 0) return undefined;
+    const to = from + length;
+    if (to > end || (to < end && this.buf[to] === TAG_LABELS)) return undefined;
+    const entry = cache.confirmPredicted(this.source, from, this.lastEntry);
+    if (entry !== undefined) this.r.pos = to;
+    return entry;
   }
 
   /** The cache entry of the label fields just scanned, judging them on a miss. */

@@ -402,3 +402,80 @@ describe("rebuildWriteRequest", () => {
     expect(() => rebuildWriteRequest(buf, [{ start: 5, end: 11 }])).toThrow(/^BUG: /);
   });
 });
+
+describe("scanWriteRequest matches predicted label sets in place", () => {
+  const series = (name: string, labels: Uint8Array[], ...rest: Uint8Array[]) => lenField(0x0a, concat(labelField("__name__", name), ...labels, ...rest));
+  const job = labelField("job", "node");
+  const zone = labelField("zone", "a");
+  const extra = labelField("zz", "b");
+  const sample = sampleField(1, T0);
+  /** What a cold cache makes of `buf`: the reference for a warm scan. */
+  const cold = (buf: Uint8Array) => scanOk(buf).series.map((s) => [idOf(s), s.name, s.samples, s.rejected?.reason ?? "ok"]);
+  const warm = (scan: ScanResult) => scan.series.map((s) => [idOf(s), s.name, s.samples, s.rejected?.reason ?? "ok"]);
+
+  test("a request repeated in the same order is matched series by series without misses", () => {
+    const policy = newPolicy();
+    const buf = encodeWriteRequest({ timeseries: Array.from({ length: 30 }, (_, i) => floatSeries("game_ticks_total", gameLabels(i))) });
+    scanOk(buf, policy);
+    const [hits, predicted, misses] = [policy.seriesCache.hits, policy.seriesCache.predictedHits, policy.seriesCache.misses];
+    const again = scanOk(buf, policy);
+    // The first series is found by hash (nothing before it); the other 29 are predicted.
+    expect([policy.seriesCache.hits - hits, policy.seriesCache.predictedHits - predicted, policy.seriesCache.misses - misses]).toEqual([30, 29, 0]);
+    expect(warm(again)).toEqual(cold(buf));
+  });
+
+  test("a series with one label more than the predicted one is not taken for it", () => {
+    const policy = newPolicy();
+    scanOk(concat(series("up", [job]), series("up", [job, zone])), policy);
+    // Same order, but the second series now has a third label after the predicted two.
+    const next = concat(series("up", [job]), series("up", [job, zone, extra], sample));
+    expect(warm(scanOk(next, policy))).toEqual(cold(next));
+    expect(scanOk(next, policy).series[1].cached.labelCount).toBe(4);
+  });
+
+  test("labels after the samples make the series start again the long way, with the joined key", () => {
+    const policy = newPolicy();
+    scanOk(concat(series("up", [job]), series("up", [job, zone])), policy);
+    // The second series starts with the predicted bytes (__name__, job, zone), then a sample,
+    // then one more label: its key is all four label fields, not the predicted three.
+    const next = concat(series("up", [job]), series("up", [job, zone], sample, extra));
+    const scan = scanOk(next, policy);
+    expect(warm(scan)).toEqual(cold(next));
+    expect([scan.series[1].cached.labelCount, scan.series[1].samples]).toEqual([4, 1]);
+    expect(idOf(scan.series[1])).toBe(idOf(scanOk(concat(series("up", [job, zone, extra], sample))).series[0]));
+  });
+
+  test("a predicted series whose verdict was a rejection is still rejected, and limits still apply", () => {
+    const policy = newPolicy();
+    const forbidden = labelField("player_id", "p-1");
+    const buf = concat(series("up", [job]), series("up", [forbidden]), series("up", [job, zone]));
+    scanOk(buf, policy);
+    const again = scanOk(buf, policy);
+    expect(verdicts(again)).toEqual(["ok", "forbidden_label", "ok"]);
+    const tight = scanWriteRequest(buf, { ...LIMITS, maxLabelsPerSeries: 2 }, policy);
+    expect(tight.ok && tight.value.series.map((s) => s.rejected?.reason ?? "ok")).toEqual(["ok", "forbidden_label", "too_many_labels"]);
+  });
+
+  test("random requests over a warm cache scan exactly as over a cold one", () => {
+    const rand = prng(7);
+    const policy = newPolicy({ maxCachedSeries: 64 });
+    const pool = Array.from({ length: 40 }, (_, i) => [labelField("a", `v${i % 5}`), labelField("b", `w${i}`), ...(i % 9 === 0 ? [labelField("user_id", "u")] : [])]);
+    // Senders repeat their series in the same order: 6 fixed orders, each request one of them
+    // with some series changed in shape, so predictions both hold and fail.
+    const orders = Array.from({ length: 6 }, () => Array.from({ length: 1 + Math.floor(rand() * 12) }, () => Math.floor(rand() * pool.length)));
+    for (let round = 0; round < 300; round++) {
+      const parts: Uint8Array[] = [];
+      for (const index of orders[Math.floor(rand() * orders.length)]) {
+        const labels = pool[index];
+        const shape = rand();
+        // Contiguous labels; a label moved after the sample; or one label dropped.
+        if (shape < 0.8) parts.push(series("m", labels, sample));
+        else if (shape < 0.9) parts.push(series("m", labels.slice(0, 1), sample, ...labels.slice(1)));
+        else parts.push(series("m", labels.slice(1), sample));
+      }
+      const buf = concat(...parts);
+      expect(warm(scanOk(buf, policy))).toEqual(cold(buf));
+    }
+    expect(policy.seriesCache.predictedHits).toBeGreaterThan(100);
+  });
+});
