@@ -55,6 +55,9 @@ export interface FleetConfig {
   agentOffset?: number;
 }
 
+/** Paced mode: how many seconds of offered flushes may wait for a free slot before being dropped. */
+const TOKEN_BUCKET_SEC = 1;
+
 export interface WindowStats {
   seconds: number;
   requests: number;
@@ -70,7 +73,7 @@ export interface WindowStats {
   cpuPct: number;
   rssMiB: number;
   inFlight: number;
-  /** Requests that wanted to go out but found every agent busy or maxInFlight reached. */
+  /** Paced: flushes dropped because every slot stayed busy for over 1 s of offered load. */
   deferred: number;
   errors: Record<string, number>;
 }
@@ -221,20 +224,23 @@ export class FleetGenerator {
     this.lastTick = now;
     const spr = this.samplesPerRequest;
     if (Number.isFinite(this.rate)) {
-      this.tokens = Math.min(this.tokens + this.rate * dt, Math.max(spr, this.rate * 0.1));
+      // Flushes wait (as a real agent's queued flush does) while every slot is busy, up to 1 s of
+      // them; beyond that they are dropped and counted as deferred. (Dropping them the moment
+      // all slots were busy punished a relay for any brief stall it would have caught up on.)
+      this.tokens += this.rate * dt;
+      const cap = Math.max(spr, this.rate * TOKEN_BUCKET_SEC);
+      if (this.tokens > cap) {
+        const n = Math.floor((this.tokens - cap) / spr);
+        this.w.deferred += n;
+        this.totals.deferred += n;
+        this.tokens -= n * spr;
+      }
     }
     while (this.inFlight < this.config.maxInFlight && (!Number.isFinite(this.rate) || this.tokens >= spr)) {
       const a = this.nextIdleAgent();
       if (a === undefined) break;
       if (Number.isFinite(this.rate)) this.tokens -= spr;
       void this.flushPaced(a);
-    }
-    if (Number.isFinite(this.rate) && this.tokens >= spr) {
-      // Wanted to send but every slot is busy: the relay is slower than the offered load.
-      const n = Math.floor(this.tokens / spr);
-      this.w.deferred += n;
-      this.totals.deferred += n;
-      this.tokens -= n * spr;
     }
   }
 
