@@ -8,7 +8,10 @@
  *                          └ other 4xx ───────────▶ ack (dropped), counted, logged once per status
  *
  * One request in flight per sink keeps every series in timestamp order across requests (PRW 1.0
- * requires it). Each request carries the record's batch id in `X-Edge-Agent-Batch-Id`, so a
+ * requires it). The ack (a checkpoint write and fsync) runs behind: the next request goes
+ * out while it is written, and a failed ack only means the records are sent again after a
+ * restart (at-least-once). A merging sink (the hub) also reads the records after the one in
+ * flight while it is out, so a store is fed back to back; that read is dropped if the send fails. Each request carries the record's batch id in `X-Edge-Agent-Batch-Id`, so a
  * receiver (our hub) can drop a batch it already has after a lost response. A backlog drains at
  * most `maxRequestsPerSec`, so thousands of agents coming back after an outage do not stampede.
  *
@@ -35,7 +38,8 @@
  */
 import { concatSnappyBlocks } from "../../codec/snappy-compress";
 import type { Clock, Logger } from "../../core/deps";
-import type { DiskQueue, QueueRecord } from "../../queue/disk-queue";
+import type { Result } from "../../core/result";
+import type { DiskQueue, PeekResult, QueueError, QueueRecord } from "../../queue/disk-queue";
 import { backoffMs, DEFAULT_RETRY_POLICY, parseRetryAfter, type RetryPolicyConfig } from "../retry-policy";
 import { classifyOtlpStatus, classifyRemoteWriteStatus, type SinkError } from "../sink-error";
 import { FreshFirstTracker, type AppendedRecord } from "./fresh-first";
@@ -159,6 +163,12 @@ export function parseRecordId(id: string): { batchId: string; samples: number } 
   return { batchId: id.slice(0, hash), samples: Number(id.slice(hash + 1)) };
 }
 
+/** Records read for the next request while the current one is out. */
+interface ReadAhead {
+  from: number;
+  peeked: Promise<Result<PeekResult, QueueError>>;
+}
+
 /** A response (body read), or why there was none: the status counted is network_error or authorize_error. */
 type Outcome = { response: Response; body: string } | { failed: "network_error" | "authorize_error"; cause: string };
 
@@ -196,6 +206,14 @@ export function createRemoteWriteSink(config: RemoteWriteSinkConfig, deps: Remot
   let isIdle = false;
   let abort: AbortController | undefined;
   let lastSendMono = -Infinity;
+  /**
+   * Acknowledgements run behind the sends: once a record is handled, the next request goes out
+   * while the queue writes (and fsyncs) its checkpoint. Reads continue from `handledUpTo`, the
+   * end of the last record handled, until the queue's ack position catches up with it.
+   */
+  let handledUpTo = -1;
+  let isAcking = false;
+  let acked: Promise<void> = Promise.resolve();
 
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -293,13 +311,15 @@ export function createRemoteWriteSink(config: RemoteWriteSinkConfig, deps: Remot
   }
 
   /** fresh-first and behind: a new record to send ahead; else the oldest record not yet sent ahead. */
-  async function nextRecord(): Promise<{ record: AppendedRecord | QueueRecord; ahead: boolean } | "idle" | "unreadable"> {
+  async function nextRecord(readAhead?: ReadAhead): Promise<{ record: AppendedRecord | QueueRecord; ahead: boolean } | "idle" | "unreadable"> {
     if (freshFirst && isBehind()) {
       const fresh = freshFirst.takeFresh(deps.queue.stats().ackOffset, deps.clock.nowMs());
       if (fresh) return { record: fresh, ahead: true };
     }
     for (;;) {
-      const peeked = await deps.queue.peek(merging ? { maxRecords: mergeRecords, maxBytes: mergeBytes } : { maxRecords: 1 });
+      const fromOffset = handledUpTo > deps.queue.stats().ackOffset ? handledUpTo : undefined;
+      const peeked = readAhead !== undefined && readAhead.from === fromOffset ? await readAhead.peeked : await peekFrom(fromOffset);
+      readAhead = undefined;
       if (!peeked.ok) {
         deps.log.error("Remote-write sink could not read its queue.", { sink: config.name, error: peeked.error.code });
         return "unreadable";
@@ -320,14 +340,42 @@ export function createRemoteWriteSink(config: RemoteWriteSinkConfig, deps: Remot
       const record = records.length > 1 ? merged(records) : records[0];
       if (record === undefined) return "idle";
       if (!freshFirst?.consumeSentAhead(record.offset)) return { record, ahead: false };
-      await deps.queue.ack(record.nextOffset);
+      ackBehind(record.nextOffset);
     }
   }
 
+  function peekFrom(fromOffset: number | undefined): Promise<Result<PeekResult, QueueError>> {
+    return deps.queue.peek(merging ? { maxRecords: mergeRecords, maxBytes: mergeBytes, fromOffset } : { maxRecords: 1, fromOffset });
+  }
+
   /** The record is handled (delivered or dropped): acknowledge it, or remember it was sent ahead. */
-  async function settle(record: AppendedRecord | QueueRecord, ahead: boolean): Promise<void> {
+  function settle(record: AppendedRecord | QueueRecord, ahead: boolean): void {
     if (ahead) freshFirst?.markSentAhead(record.offset);
-    else await deps.queue.ack((record as QueueRecord).nextOffset);
+    else ackBehind((record as QueueRecord).nextOffset);
+  }
+
+  /**
+   * Acknowledges everything before `upTo` in the background: one ack at a time, each up to the
+   * latest record handled. A failed ack leaves the records queued (sent again after a restart:
+   * at-least-once); the next record handled tries again.
+   */
+  function ackBehind(upTo: number): void {
+    if (upTo > handledUpTo) handledUpTo = upTo;
+    if (isAcking) return;
+    isAcking = true;
+    acked = (async () => {
+      try {
+        while (handledUpTo > deps.queue.stats().ackOffset) {
+          const result = await deps.queue.ack(handledUpTo);
+          if (!result.ok) {
+            if (result.error.code !== "QUEUE_CLOSED") deps.log.warn("Remote-write sink could not acknowledge delivered records.", { sink: config.name, error: result.error.code });
+            return;
+          }
+        }
+      } finally {
+        isAcking = false;
+      }
+    })();
   }
 
   /**
@@ -380,12 +428,14 @@ export function createRemoteWriteSink(config: RemoteWriteSinkConfig, deps: Remot
 
   async function run(): Promise<void> {
     let attempt = 0;
+    let readAhead: ReadAhead | undefined;
     let probeEndedLastWait = false;
     while (running) {
       // Pace first, choose after: a fresh record appended meanwhile is not stuck behind a pick.
       await paceForCeiling();
       if (!running) break;
-      const next = await nextRecord();
+      const next = await nextRecord(readAhead);
+      readAhead = undefined;
       if (next === "unreadable") {
         await sleep(IDLE_POLL_MS);
         continue;
@@ -398,7 +448,11 @@ export function createRemoteWriteSink(config: RemoteWriteSinkConfig, deps: Remot
       }
       const { record, ahead } = next;
       lastSendMono = deps.clock.monoMs();
-      const error = await send(record);
+      // A relay (merging) reads the records after this one while it is out: used if it is delivered.
+      const sending = send(record);
+      readAhead = merging && !ahead ? { from: (record as QueueRecord).nextOffset, peeked: peekFrom((record as QueueRecord).nextOffset) } : undefined;
+      const error = await sending;
+      if (error !== undefined) readAhead = undefined;
       const { samples } = parseRecordId(record.id);
       if (error === undefined) {
         stats.delivered++;
@@ -407,7 +461,7 @@ export function createRemoteWriteSink(config: RemoteWriteSinkConfig, deps: Remot
         stats.consecutiveFailures = 0;
         attempt = 0;
         probeEndedLastWait = false;
-        await settle(record, ahead);
+        settle(record, ahead);
         continue;
       }
       stats.lastError = error.cause;
@@ -427,7 +481,7 @@ export function createRemoteWriteSink(config: RemoteWriteSinkConfig, deps: Remot
           deps.log.warn("Dropped batch after rejection.", { sink: config.name, status: error.status, reason: error.cause, batch: record.id });
         }
         attempt = 0;
-        await settle(record, ahead);
+        settle(record, ahead);
         continue;
       }
       // A record sent ahead that failed is left to the drain, in queue order.
@@ -454,6 +508,7 @@ export function createRemoteWriteSink(config: RemoteWriteSinkConfig, deps: Remot
       abort?.abort();
       wake?.();
       await loop;
+      await acked;
     },
     notify(appended) {
       if (freshFirst && appended && appended.length > 0 && isBehind()) freshFirst.offer(appended, deps.clock.nowMs());

@@ -190,3 +190,81 @@ describe("remote-write sink: a refused merged request", () => {
     await stopped;
   });
 });
+
+describe("remote-write sink: acknowledgements behind the sends, reading ahead (the hub's forwarders)", () => {
+  const mergeConfig = { url: "http://store.test/api/v1/write", userAgent: "t", timeoutMs: 30_000, maxRequestsPerSec: 100, retry: { baseMs: 10, capMs: 100, maxRetryAfterMs: 1000 }, mergeRecords: 2 };
+
+  /** A memory queue whose acks wait until `open()`; counts ack calls. */
+  async function gatedQueue(parts: string[]) {
+    const { snappyCompress } = await import("../../../agent/codec/snappy-compress");
+    const queue = memoryQueue();
+    for (const part of parts) await queue.append(snappyCompress(new TextEncoder().encode(part)), { id: formatRecordId(`t|${part}`, 1) });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const acks: number[] = [];
+    const ack = queue.ack.bind(queue);
+    queue.ack = async (upTo) => {
+      acks.push(upTo);
+      await gate;
+      return ack(upTo);
+    };
+    return { queue, acks, open: release };
+  }
+
+  it("sends the next request while the previous one's ack is still being written, then acks up to the last", async () => {
+    const snappy = (await import("snappyjs")).default;
+    const { queue, acks, open } = await gatedQueue(["a", "b", "c", "d", "e", "f"]);
+    const { fetch, seen } = scriptedFetch(() => 204);
+    const sink = createRemoteWriteSink({ name: "behind", ...mergeConfig }, { clock: fakeTimerClock, log: silentLogger, queue, fetch, random: () => 0.5 });
+    sink.start();
+    await vi.advanceTimersByTimeAsync(500);
+    // All three requests went out although no ack has finished yet.
+    expect(seen.map((r) => new TextDecoder().decode(snappy.uncompress(r.body)))).toEqual(["ab", "cd", "ef"]);
+    expect(queue.stats().ackOffset).toBe(0);
+    expect(acks).toHaveLength(1); // one ack in flight; the later ones wait and are joined
+    open();
+    await vi.advanceTimersByTimeAsync(100);
+    expect([queue.stats().recordsPending, queue.stats().ackOffset]).toEqual([0, queue.stats().endOffset]);
+    expect(acks).toHaveLength(2); // the first record's end, then straight to the last one's
+    expect(sink.stats.samplesSent).toBe(6);
+    const stopped = sink.stop();
+    await vi.runOnlyPendingTimersAsync();
+    await stopped;
+  });
+
+  it("drops what it read ahead when a send fails: the failed records go again, in order", async () => {
+    const snappy = (await import("snappyjs")).default;
+    const { queue, open } = await gatedQueue(["a", "b", "c", "d"]);
+    open();
+    let failures = 1;
+    const { fetch, seen } = scriptedFetch(() => (failures-- > 0 ? 503 : 204));
+    const sink = createRemoteWriteSink({ name: "retry", ...mergeConfig }, { clock: fakeTimerClock, log: silentLogger, queue, fetch, random: () => 0.5 });
+    sink.start();
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(seen.map((r) => [new TextDecoder().decode(snappy.uncompress(r.body)), r.status])).toEqual([
+      ["ab", 503],
+      ["ab", 204],
+      ["cd", 204],
+    ]);
+    expect(queue.stats().recordsPending).toBe(0);
+    const stopped = sink.stop();
+    await vi.runOnlyPendingTimersAsync();
+    await stopped;
+  });
+
+  it("stop() waits for the ack in flight", async () => {
+    const { queue, open } = await gatedQueue(["a", "b"]);
+    const { fetch } = scriptedFetch(() => 204);
+    const sink = createRemoteWriteSink({ name: "stop", ...mergeConfig }, { clock: fakeTimerClock, log: silentLogger, queue, fetch, random: () => 0.5 });
+    sink.start();
+    await vi.advanceTimersByTimeAsync(500);
+    let stopped = false;
+    const stopping = sink.stop().then(() => (stopped = true));
+    await vi.runOnlyPendingTimersAsync();
+    expect(stopped).toBe(false);
+    open();
+    await vi.runOnlyPendingTimersAsync();
+    await stopping;
+    expect([stopped, queue.stats().recordsPending]).toEqual([true, 0]);
+  });
+});
