@@ -11,8 +11,9 @@
  * requires it). The ack (a checkpoint write and fsync) runs behind: the next request goes
  * out while it is written, and a failed ack only means the records are sent again after a
  * restart (at-least-once). A merging sink (the hub) also reads the records after the one in
- * flight while it is out, so a store is fed back to back; that read is dropped if the send fails. Each request carries the record's batch id in `X-Edge-Agent-Batch-Id`, so a
- * receiver (our hub) can drop a batch it already has after a lost response. A backlog drains at
+ * flight while it is out, so a store is fed back to back; that read is dropped if the send fails.
+ * Each request carries the record's batch id in `X-Edge-Agent-Batch-Id`, so a receiver (our hub)
+ * can drop a batch it already has after a lost response. A backlog drains at
  * most `maxRequestsPerSec`, so thousands of agents coming back after an outage do not stampede.
  *
  * Record ids: `<batch id>#<samples>` (formatRecordId). The batch id is what the receiver dedupes
@@ -317,7 +318,8 @@ export function createRemoteWriteSink(config: RemoteWriteSinkConfig, deps: Remot
       if (fresh) return { record: fresh, ahead: true };
     }
     for (;;) {
-      const fromOffset = handledUpTo > deps.queue.stats().ackOffset ? handledUpTo : undefined;
+      const fromOffset = Math.max(handledUpTo, deps.queue.stats().ackOffset);
+      // The read made while the last request was out, if it starts where this one must.
       const peeked = readAhead !== undefined && readAhead.from === fromOffset ? await readAhead.peeked : await peekFrom(fromOffset);
       readAhead = undefined;
       if (!peeked.ok) {
@@ -344,7 +346,7 @@ export function createRemoteWriteSink(config: RemoteWriteSinkConfig, deps: Remot
     }
   }
 
-  function peekFrom(fromOffset: number | undefined): Promise<Result<PeekResult, QueueError>> {
+  function peekFrom(fromOffset: number): Promise<Result<PeekResult, QueueError>> {
     return deps.queue.peek(merging ? { maxRecords: mergeRecords, maxBytes: mergeBytes, fromOffset } : { maxRecords: 1, fromOffset });
   }
 
