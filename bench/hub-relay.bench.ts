@@ -306,6 +306,11 @@ async function runRelay(relay: "hub" | "vmagent", work: string, round: number): 
   }
 }
 
+/** Relay CPU time per accepted sample at a level, in µs; NaN when nothing was accepted. */
+function cpuPerSample(l: LevelRow): number {
+  return l.w.ackedSamplesPerSec > 0 ? ((l.relayCpu / 100) * 1e6) / l.w.ackedSamplesPerSec : NaN;
+}
+
 /** Best sustained samples/s: min(accepted, arrived) at a sustainable level. */
 function sustained(run: RelayRun): { rate: number; at?: LevelRow } {
   let best: { rate: number; at?: LevelRow } = { rate: 0 };
@@ -365,7 +370,7 @@ async function main(): Promise<void> {
             `${fmtNum(l.w.r429)}/${fmtNum(l.w.r5xx)}/${fmtNum(l.w.r4xx + l.w.netErrors)}`,
             fmtNum(l.w.deferred),
             `${fmtNum(l.relayCpu)} %`,
-            l.w.ackedSamplesPerSec > 0 ? ((l.relayCpu / 100) * 1e6 / l.w.ackedSamplesPerSec).toFixed(2) : "-",
+            Number.isNaN(cpuPerSample(l)) ? "-" : cpuPerSample(l).toFixed(2),
             `${fmtNum(l.relayRss)} MiB`,
             `${fmtNum(l.vmCpu)} %`,
             `${fmtNum(l.genCpu)} %`,
@@ -413,7 +418,7 @@ async function main(): Promise<void> {
       );
       const perSample = (run: RelayRun, level: number) => {
         const l = run.levels.find((x) => x.kind === "fixed" && x.offered === level);
-        return l && l.w.ackedSamplesPerSec > 0 ? ((l.relayCpu / 100) * 1e6) / l.w.ackedSamplesPerSec : NaN;
+        return l ? cpuPerSample(l) : NaN;
       };
       const fixed = LEVELS.filter(Number.isFinite);
       console.log(

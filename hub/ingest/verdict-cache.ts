@@ -115,13 +115,8 @@ export class VerdictCache<V> {
    */
   get(source: LabelBytes, from: number, to: number, after?: CacheEntry<V>): CacheEntry<V> | undefined {
     const before = after as Slot<V> | undefined;
-    const predicted = before?.successor;
-    if (predicted !== undefined && predicted.generation >= this.generation - 1 && hasBytes(predicted, source, from, to)) {
-      this.hits++;
-      this.predictedHits++;
-      if (predicted.generation !== this.generation) this.promote(predicted);
-      return predicted;
-    }
+    const predicted = this.livePredicted(after);
+    if (predicted !== undefined && hasBytes(predicted, source, from, to)) return this.predictedHit(predicted);
     const hash = hashLabelBytes(source.view, from, to, this.seed);
     const found = this.find(hash, source, from, to);
     if (found === undefined) {
@@ -139,8 +134,7 @@ export class VerdictCache<V> {
 
   /** Byte length of the entry predicted after `after` (its successor, if live); -1 if none. */
   predictedLength(after: CacheEntry<V> | undefined): number {
-    const predicted = (after as Slot<V> | undefined)?.successor;
-    return predicted !== undefined && predicted.generation >= this.generation - 1 ? predicted.byteLength : -1;
+    return this.livePredicted(after)?.byteLength ?? -1;
   }
 
   /**
@@ -149,9 +143,19 @@ export class VerdictCache<V> {
    * (predictedLength) before they know where the key really ends.
    */
   confirmPredicted(source: LabelBytes, from: number, after: CacheEntry<V> | undefined): CacheEntry<V> | undefined {
+    const predicted = this.livePredicted(after);
+    if (predicted === undefined || !hasBytes(predicted, source, from, from + predicted.byteLength)) return undefined;
+    return this.predictedHit(predicted);
+  }
+
+  /** The successor of `after`, if it is still in a live generation. */
+  private livePredicted(after: CacheEntry<V> | undefined): Slot<V> | undefined {
     const predicted = (after as Slot<V> | undefined)?.successor;
-    if (predicted === undefined || predicted.generation < this.generation - 1) return undefined;
-    if (!hasBytes(predicted, source, from, from + predicted.byteLength)) return undefined;
+    return predicted !== undefined && predicted.generation >= this.generation - 1 ? predicted : undefined;
+  }
+
+  /** Counts a predicted hit; an entry of the previous generation moves into the current one. */
+  private predictedHit(predicted: Slot<V>): Slot<V> {
     this.hits++;
     this.predictedHits++;
     if (predicted.generation !== this.generation) this.promote(predicted);

@@ -10,8 +10,10 @@ import {
   formatRecordId,
   parseRecordId,
   type OutgoingRequest,
+  type RemoteWriteSink,
   type RemoteWriteSinkConfig,
 } from "../../../agent/sinks/remote-write/remote-write-sink";
+import type { DiskQueue } from "../../../agent/queue/disk-queue";
 import { fakeTimerClock, memoryQueue, scriptedFetch, type Answer, type SeenRequest } from "./sink-test-doubles";
 
 beforeEach(() => {
@@ -38,11 +40,7 @@ async function setup(records: [string, number][], script: (req: Omit<SeenRequest
     { clock: fakeTimerClock, log: silentLogger, queue, fetch, random: () => 0.5 },
   );
   sink.start();
-  const stop = async () => {
-    const stopped = sink.stop();
-    await vi.runOnlyPendingTimersAsync();
-    await stopped;
-  };
+  const stop = () => stopSink(sink);
   return { queue, sink, seen, stop };
 }
 
@@ -136,6 +134,22 @@ describe("remote-write sink: hooks", () => {
   });
 });
 
+/** A started sink that joins up to `mergeRecords` waiting records per request (as the hub's do). */
+function startMergingSink(name: string, mergeRecords: number, queue: DiskQueue, fetch: typeof globalThis.fetch): RemoteWriteSink {
+  const sink = createRemoteWriteSink(
+    { name, url: "http://store.test/api/v1/write", userAgent: "t", timeoutMs: 30_000, maxRequestsPerSec: 100, retry: { baseMs: 10, capMs: 100, maxRetryAfterMs: 1000 }, mergeRecords },
+    { clock: fakeTimerClock, log: silentLogger, queue, fetch, random: () => 0.5 },
+  );
+  sink.start();
+  return sink;
+}
+
+async function stopSink(sink: RemoteWriteSink): Promise<void> {
+  const stopped = sink.stop();
+  await vi.runOnlyPendingTimersAsync();
+  await stopped;
+}
+
 describe("remote-write sink: merging waiting records (the hub's forwarders)", () => {
   it("sends waiting records as one request of joined Snappy blocks, acks them together, counts their samples", async () => {
     const { snappyCompress } = await import("../../../agent/codec/snappy-compress");
@@ -144,20 +158,14 @@ describe("remote-write sink: merging waiting records (the hub's forwarders)", ()
     const parts = ["alpha-", "beta-", "gamma"];
     for (let i = 0; i < parts.length; i++) await queue.append(snappyCompress(new TextEncoder().encode(parts[i])), { id: formatRecordId(`t|b:${i}`, 10 + i) });
     const { fetch, seen } = scriptedFetch(() => 204);
-    const sink = createRemoteWriteSink(
-      { name: "merge", url: "http://store.test/api/v1/write", userAgent: "t", timeoutMs: 30_000, maxRequestsPerSec: 100, retry: { baseMs: 10, capMs: 100, maxRetryAfterMs: 1000 }, mergeRecords: 64 },
-      { clock: fakeTimerClock, log: silentLogger, queue, fetch, random: () => 0.5 },
-    );
-    sink.start();
+    const sink = startMergingSink("merge", 64, queue, fetch);
     await vi.advanceTimersByTimeAsync(500);
     expect(seen).toHaveLength(1);
     expect(new TextDecoder().decode(snappy.uncompress(seen[0].body))).toBe("alpha-beta-gamma");
     expect(seen[0].batchId).toBe("t|b:0+2");
     expect(queue.stats().recordsPending).toBe(0);
     expect(sink.stats.samplesSent).toBe(33);
-    const stopped = sink.stop();
-    await vi.runOnlyPendingTimersAsync();
-    await stopped;
+    await stopSink(sink);
   });
 });
 
@@ -169,11 +177,7 @@ describe("remote-write sink: a refused merged request", () => {
     for (const part of ["good1", "BAD", "good2"]) await queue.append(snappyCompress(new TextEncoder().encode(part)), { id: formatRecordId(`t|${part}`, 1) });
     // Like Prometheus on an out-of-order sample: the whole request is refused.
     const { fetch, seen } = scriptedFetch((req) => (new TextDecoder().decode(snappy.uncompress(req.body)).includes("BAD") ? 400 : 204));
-    const sink = createRemoteWriteSink(
-      { name: "split", url: "http://store.test/api/v1/write", userAgent: "t", timeoutMs: 30_000, maxRequestsPerSec: 100, retry: { baseMs: 10, capMs: 100, maxRetryAfterMs: 1000 }, mergeRecords: 64 },
-      { clock: fakeTimerClock, log: silentLogger, queue, fetch, random: () => 0.5 },
-    );
-    sink.start();
+    const sink = startMergingSink("split", 64, queue, fetch);
     await vi.advanceTimersByTimeAsync(1000);
     expect(seen.map((r) => [new TextDecoder().decode(snappy.uncompress(r.body)), r.status])).toEqual([
       ["good1BADgood2", 400],
@@ -185,15 +189,11 @@ describe("remote-write sink: a refused merged request", () => {
     expect(sink.stats.samplesDropped).toBe(1);
     expect(sink.stats.mergedSplits).toBe(1);
     expect(queue.stats().recordsPending).toBe(0);
-    const stopped = sink.stop();
-    await vi.runOnlyPendingTimersAsync();
-    await stopped;
+    await stopSink(sink);
   });
 });
 
 describe("remote-write sink: acknowledgements behind the sends, reading ahead (the hub's forwarders)", () => {
-  const mergeConfig = { url: "http://store.test/api/v1/write", userAgent: "t", timeoutMs: 30_000, maxRequestsPerSec: 100, retry: { baseMs: 10, capMs: 100, maxRetryAfterMs: 1000 }, mergeRecords: 2 };
-
   /** A memory queue whose acks wait until `open()`; counts ack calls. */
   async function gatedQueue(parts: string[]) {
     const { snappyCompress } = await import("../../../agent/codec/snappy-compress");
@@ -215,8 +215,7 @@ describe("remote-write sink: acknowledgements behind the sends, reading ahead (t
     const snappy = (await import("snappyjs")).default;
     const { queue, acks, open } = await gatedQueue(["a", "b", "c", "d", "e", "f"]);
     const { fetch, seen } = scriptedFetch(() => 204);
-    const sink = createRemoteWriteSink({ name: "behind", ...mergeConfig }, { clock: fakeTimerClock, log: silentLogger, queue, fetch, random: () => 0.5 });
-    sink.start();
+    const sink = startMergingSink("behind", 2, queue, fetch);
     await vi.advanceTimersByTimeAsync(500);
     // All three requests went out although no ack has finished yet.
     expect(seen.map((r) => new TextDecoder().decode(snappy.uncompress(r.body)))).toEqual(["ab", "cd", "ef"]);
@@ -227,9 +226,7 @@ describe("remote-write sink: acknowledgements behind the sends, reading ahead (t
     expect([queue.stats().recordsPending, queue.stats().ackOffset]).toEqual([0, queue.stats().endOffset]);
     expect(acks).toHaveLength(2); // the first record's end, then straight to the last one's
     expect(sink.stats.samplesSent).toBe(6);
-    const stopped = sink.stop();
-    await vi.runOnlyPendingTimersAsync();
-    await stopped;
+    await stopSink(sink);
   });
 
   it("drops what it read ahead when a send fails: the failed records go again, in order", async () => {
@@ -238,8 +235,7 @@ describe("remote-write sink: acknowledgements behind the sends, reading ahead (t
     open();
     let failures = 1;
     const { fetch, seen } = scriptedFetch(() => (failures-- > 0 ? 503 : 204));
-    const sink = createRemoteWriteSink({ name: "retry", ...mergeConfig }, { clock: fakeTimerClock, log: silentLogger, queue, fetch, random: () => 0.5 });
-    sink.start();
+    const sink = startMergingSink("retry", 2, queue, fetch);
     await vi.advanceTimersByTimeAsync(2000);
     expect(seen.map((r) => [new TextDecoder().decode(snappy.uncompress(r.body)), r.status])).toEqual([
       ["ab", 503],
@@ -247,16 +243,13 @@ describe("remote-write sink: acknowledgements behind the sends, reading ahead (t
       ["cd", 204],
     ]);
     expect(queue.stats().recordsPending).toBe(0);
-    const stopped = sink.stop();
-    await vi.runOnlyPendingTimersAsync();
-    await stopped;
+    await stopSink(sink);
   });
 
   it("stop() waits for the ack in flight", async () => {
     const { queue, open } = await gatedQueue(["a", "b"]);
     const { fetch } = scriptedFetch(() => 204);
-    const sink = createRemoteWriteSink({ name: "stop", ...mergeConfig }, { clock: fakeTimerClock, log: silentLogger, queue, fetch, random: () => 0.5 });
-    sink.start();
+    const sink = startMergingSink("stop", 2, queue, fetch);
     await vi.advanceTimersByTimeAsync(500);
     let stopped = false;
     const stopping = sink.stop().then(() => (stopped = true));
