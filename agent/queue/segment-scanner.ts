@@ -18,6 +18,7 @@ import {
   type FrameHeader,
   type SegmentSummary,
 } from "./frame";
+import { Buffer } from "node:buffer";
 import type { QueueFile } from "./queue-fs";
 
 export type ScanStep =
@@ -49,7 +50,9 @@ export function createFrameScanner(
     if (pos + n > fileBytes) return false;
     if (pos >= bufStart && pos + n <= bufStart + buf.length) return true;
     const length = Math.min(Math.max(chunkBytes, n), fileBytes - pos);
-    const fresh = new Uint8Array(length);
+    // Not zero-filled (every byte kept is read into); a plain Uint8Array over it, as callers expect.
+    const raw = Buffer.allocUnsafeSlow(length);
+    const fresh = new Uint8Array(raw.buffer, raw.byteOffset, length);
     let got = 0;
     while (got < length) {
       const read = await file.read(fresh.subarray(got), length - got, pos + got);
