@@ -118,7 +118,7 @@ export class Fleet {
   observe(tenant: string, h: AgentHeaders): string | undefined {
     if (h.labels === undefined) return undefined;
     const now = this.deps.clock.nowMs();
-    const labels = parseAgentLabels(h.labels);
+    const labels = this.parsed(h.labels);
     const host = labels.host ?? "?";
     const key = `${tenant}\u0000${host}`;
     let a = this.agents.get(key);
@@ -142,6 +142,19 @@ export class Fleet {
   }
 
   private readonly revoked: Selector[] = [];
+
+  /** Parsed X-Edge-Agent-Labels by header text: an agent sends the same text every flush. */
+  private readonly parsedLabels = new Map<string, Record<string, string>>();
+
+  private parsed(header: string): Record<string, string> {
+    let labels = this.parsedLabels.get(header);
+    if (labels === undefined) {
+      if (this.parsedLabels.size >= MAX_AGENTS) this.parsedLabels.clear();
+      labels = Object.freeze(parseAgentLabels(header));
+      this.parsedLabels.set(header, labels);
+    }
+    return labels;
+  }
 
   private ruleFor(labels: Record<string, string>, now: number): CadenceRule | undefined {
     let best: CadenceRule | undefined;

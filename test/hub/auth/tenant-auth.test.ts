@@ -30,6 +30,37 @@ describe("TenantAuth", () => {
     expect(auth.tenantFor(`Basic ${TOKEN_A}`)).toBeUndefined();
   });
 
+  it("a remembered header answers only for its own token; bad tokens are not remembered; the memory is bounded", async () => {
+    const TOKEN_B = "token-of-tenant-b-9876543210";
+    const r = await parseHubConfig(
+      `upstreams: [{ name: p, url: "http://x" }]
+tenants:
+  - { id: a, tokenFile: /t/a.token }
+  - { id: b, tokenFile: /t/b.token }
+`,
+      "hub.yaml",
+      (file: string) => (file.endsWith("a.token") ? TOKEN_A : TOKEN_B),
+    );
+    if (!r.ok) throw new Error(r.error);
+    const auth = new TenantAuth(r.value.tenants);
+    // Distinct valid headers for the same tokens: scheme case and trailing spaces vary.
+    const header = (i: number, token: string) => {
+      const scheme = [..."Bearer"].map((c, k) => ((i >> k) & 1 ? c.toUpperCase() : c.toLowerCase())).join("");
+      return `${scheme} ${token}${" ".repeat(i >> 6)}`;
+    };
+    for (let i = 0; i < 12_000; i++) {
+      expect(auth.tenantFor(header(i, TOKEN_A))?.id).toBe("a");
+      expect(auth.tenantFor(header(i, TOKEN_B))?.id).toBe("b");
+      expect(auth.tenantFor(header(i, `${TOKEN_A}x`))).toBeUndefined();
+      expect(auth.rememberedHeaders).toBeLessThanOrEqual(10_000);
+    }
+    // After the memory was cleared (24,000 valid headers > 10,000), remembered ones still answer right.
+    expect(auth.tenantFor(header(11_999, TOKEN_A))?.id).toBe("a");
+    expect(auth.tenantFor(header(11_999, TOKEN_B))?.id).toBe("b");
+    expect(auth.tenantFor(`Bearer ${TOKEN_B}x`)).toBeUndefined();
+    expect(auth.rememberedHeaders).toBeGreaterThan(0);
+  });
+
   it("the listener's verified certificate subject maps to its tenant, whatever the attribute order or spacing", async () => {
     const auth = new TenantAuth(await tenants());
     expect(auth.tenantFor(undefined, "", undefined, "CN=studio-eu,O=studio")?.id).toBe("eu");

@@ -41,6 +41,19 @@ describe("fleet view and cadence switch", () => {
     expect(f.view({ region: "us-east-1" }).agents.map((a) => a.host)).toEqual(["gs-2"]);
   });
 
+  it("an agent whose labels header changes is matched by its new labels, and many distinct headers stay correct", () => {
+    const { f } = fleet();
+    f.setCadence({ region: "us-east-1" }, "incident", 600);
+    expect(f.observe("t", { labels: "host=gs-9,region=eu-west-1" })).toBeUndefined();
+    expect(f.observe("t", { labels: "host=gs-9,region=us-east-1" })).toBe("incident; ttl=600");
+    expect(f.view({ host: "gs-9" }).agents.map((a) => a.labels.region)).toEqual(["us-east-1"]);
+    expect(f.observe("t", { labels: "host=gs-9,region=eu-west-1" })).toBeUndefined();
+    // More distinct headers than the parsed-header memory holds (it starts over when full).
+    for (let i = 0; i < 200_100; i++) f.observe("t", { labels: `host=h-${i % 50},region=${i % 2 ? "us-east-1" : "eu-west-1"},build=${i}` });
+    expect(f.observe("t", { labels: "host=gs-9,region=us-east-1,az=b" })).toBe("incident; ttl=600");
+    expect(f.view({ host: "gs-9" }).agents.map((a) => [a.labels.region, a.labels.az])).toEqual([["us-east-1", "b"]]);
+  });
+
   it("steady ends a rule early: agents still in incident are told to go back", () => {
     const { f } = fleet();
     f.setCadence({ region: "eu-west-1" }, "incident", 1800);
