@@ -8,7 +8,7 @@
  *
  * Set-up (127.0.0.1 only): Prometheus 2.42 (remote-write receiver, fresh TSDB) ← a counting proxy
  * (bench/lib/counting-proxy.ts: counts the store's writes per X-Edge-Agent-Batch-Id) ← dist/agent
- * hub (YAML config: 1 upstream with the default 4 shards × 200 req/s, 1 tenant, fixed port and
+ * hub (YAML config: 1 upstream with the default shards (one per CPU) × 200 req/s, 1 tenant, fixed port and
  * data dir) ← the fleet generator (bench/lib/fleet-generator.ts, Node child): 50 agents × 300
  * series at a 1 s cadence (15,000 samples/s, real timestamps), one request per agent per second
  * with `X-Edge-Agent-Batch-Id: host:seq`. Like a real agent, each agent keeps one request in flight
@@ -80,7 +80,7 @@ async function main(): Promise<void> {
   const prom = await Prometheus.start(join(work, "prometheus"));
   const proxy = await CountingProxy.start(prom.writeUrl);
   const port = await freeTcpPort();
-  const config = writeHubConfig({ dataDir: join(work, "hub"), port, upstreamUrl: proxy.url, tenant: "chaos", token: TOKEN, shards: 4, maxRequestsPerSec: 200 });
+  const config = writeHubConfig({ dataDir: join(work, "hub"), port, upstreamUrl: proxy.url, tenant: "chaos", token: TOKEN, maxRequestsPerSec: 200 });
   let hub = (await HubProc.start(config, port, logFile)).hub;
   let gen: FleetProcess | undefined;
   let keep = false;

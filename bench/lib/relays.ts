@@ -154,7 +154,8 @@ export interface HubSetup {
   upstreamUrl: string;
   tenant: string;
   token: string;
-  shards: number;
+  /** Queue shards; absent: the hub's default (one per CPU, 2 to 16). */
+  shards?: number;
   maxRequestsPerSec: number;
   logLevel?: "debug" | "info" | "warn" | "error";
   /** Extra YAML appended at the top level. */
@@ -177,7 +178,7 @@ export function writeHubConfig(s: HubSetup): string {
       `upstreams:`,
       `  - name: store`,
       `    url: ${JSON.stringify(s.upstreamUrl)}`,
-      `    shards: ${s.shards}`,
+      ...(s.shards === undefined ? [] : [`    shards: ${s.shards}`]),
       `    maxRequestsPerSec: ${s.maxRequestsPerSec}`,
       `tenants:`,
       `  - id: ${s.tenant}`,

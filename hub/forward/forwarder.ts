@@ -11,7 +11,7 @@
  * the record id is `<tenant>|<batch id>#<samples>`. Under load a shard sends up to 256 waiting
  * records as one request (Snappy blocks joined, not recompressed, up to 256 KiB).
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Clock, Logger } from "../../agent/core/deps";
 import { err, ok, type Result } from "../../agent/core/result";
@@ -70,42 +70,37 @@ export class Forwarder {
       return err(`upstream ${config.name}: cannot read its credentials: ${(e as Error).message}`);
     }
     const shards: Shard[] = [];
+    const closeAll = async () => {
+      for (const s of shards) await s.queue.close();
+    };
     for (let k = 0; k < config.shards; k++) {
-      const q = await openDiskQueue(
-        { dir: join(dataDir, "upstreams", config.name, String(k)), maxBytes: Math.max(64 * 1024 * 1024, Math.floor(config.queueMaxBytes / config.shards)) },
-        { clock: deps.clock, log: deps.log },
-      );
-      if (!q.ok) {
-        for (const s of shards) await s.queue.close();
-        return err(`upstream ${config.name}: cannot open queue shard ${k}: ${q.error.code}`);
+      const shard = await openShard(config, dataDir, k, authorization, deps);
+      if (!shard.ok) {
+        await closeAll();
+        return shard;
       }
-      const sink = createRemoteWriteSink(
-        {
-          name: `${config.name}/${k}`,
-          url: config.url,
-          protocol: "prometheus",
-          userAgent: deps.userAgent,
-          timeoutMs: 30_000,
-          maxRequestsPerSec: config.maxRequestsPerSec,
-          retry: DEFAULT_RETRY_POLICY,
-          extraHeaders: authorization ? () => ({ authorization: authorization! }) : undefined,
-          recordHeaders: (id: string) => recordHeaders(config, id),
-          authorize: deps.authorize,
-          // Waiting records go up together (their Snappy blocks joined, no recompression): one
-          // upstream request per ~10k samples under load instead of one per agent request. Not
-          // with a tenant header, which is per request.
-          mergeRecords: config.tenantHeader ? 1 : 256,
-          // 256 KiB compressed (~8k samples): VictoriaMetrics spent ~5 % less CPU per sample than
-          // with 512 KiB requests and ~10 % less than with 1 MiB in the relay bench, which on a
-          // shared box is throughput; 128 KiB was too small for 4 shards to keep up at 700k/s.
-          mergeBytes: 256 * 1024,
-          // A request waits up to 200 ms for company: ~10x fewer, larger upstream requests under
-          // load (the store's per-request cost), within the 10 s freshness budget.
-          mergeLingerMs: 200,
-        },
-        { clock: deps.clock, log: deps.log, queue: q.value },
-      );
-      shards.push({ queue: q.value, sink });
+      shards.push(shard.value);
+    }
+    // Shard directories beyond `shards` (the count was lowered, or the default changed with the
+    // CPU count) still hold accepted records: they are drained too, never appended to.
+    for (const k of leftoverShards(join(dataDir, "upstreams", config.name), config.shards)) {
+      const shard = await openShard(config, dataDir, k, authorization, deps);
+      if (!shard.ok) {
+        await closeAll();
+        return shard;
+      }
+      const pending = shard.value.queue.stats().recordsPending;
+      if (pending === 0) {
+        await shard.value.queue.close();
+        continue;
+      }
+      deps.log.warn("Draining a queue shard left from an earlier shard count; its senders' records may now go out beside their newer ones.", {
+        upstream: config.name,
+        shard: k,
+        shards: config.shards,
+        records: pending,
+      });
+      shards.push(shard.value);
     }
     return ok(new Forwarder(config, shards));
   }
@@ -116,7 +111,7 @@ export class Forwarder {
 
   /** Makes one request durable in the shard for `senderKey`; resolves after fsync. */
   async append(senderKey: string, payload: Uint8Array, tenant: string, batchId: string, samples = 0): Promise<Result<void, QueueError>> {
-    const shard = this.shards[shardOf(senderKey, this.shards.length)];
+    const shard = this.shards[shardOf(senderKey, this.config.shards)];
     const r = await shard.queue.append(payload, { id: `${`${tenant}|${batchId}`.slice(0, 990)}#${samples}`, priority: 0 });
     if (!r.ok) return r;
     shard.sink.notify();
@@ -134,7 +129,7 @@ export class Forwarder {
 
   /** True when every shard can take appends (not degraded by a full or read-only disk). */
   writable(): boolean {
-    return this.shards.every((s) => s.queue.health().state === "ok");
+    return this.shards.slice(0, this.config.shards).every((s) => s.queue.health().state === "ok");
   }
 
   stats(): ForwarderStats {
@@ -167,6 +162,55 @@ export class Forwarder {
     }
     return out;
   }
+}
+
+async function openShard(config: UpstreamConfig, dataDir: string, k: number, authorization: string | undefined, deps: ForwarderDeps): Promise<Result<Shard, string>> {
+  const q = await openDiskQueue(
+    { dir: join(dataDir, "upstreams", config.name, String(k)), maxBytes: Math.max(64 * 1024 * 1024, Math.floor(config.queueMaxBytes / config.shards)) },
+    { clock: deps.clock, log: deps.log },
+  );
+  if (!q.ok) return err(`upstream ${config.name}: cannot open queue shard ${k}: ${q.error.code}`);
+  const sink = createRemoteWriteSink(
+    {
+      name: `${config.name}/${k}`,
+      url: config.url,
+      protocol: "prometheus",
+      userAgent: deps.userAgent,
+      timeoutMs: 30_000,
+      maxRequestsPerSec: config.maxRequestsPerSec,
+      retry: DEFAULT_RETRY_POLICY,
+      extraHeaders: authorization ? () => ({ authorization: authorization! }) : undefined,
+      recordHeaders: (id: string) => recordHeaders(config, id),
+      authorize: deps.authorize,
+      // Waiting records go up together (their Snappy blocks joined, no recompression): one
+      // upstream request per ~10k samples under load instead of one per agent request. Not
+      // with a tenant header, which is per request.
+      mergeRecords: config.tenantHeader ? 1 : 256,
+      // 256 KiB compressed (~8k samples): VictoriaMetrics spent ~5 % less CPU per sample than
+      // with 512 KiB requests and ~10 % less than with 1 MiB in the relay bench, which on a
+      // shared box is throughput; 128 KiB was too small for 4 shards to keep up at 700k/s.
+      mergeBytes: 256 * 1024,
+      // A request waits up to 200 ms for company: ~10x fewer, larger upstream requests under
+      // load (the store's per-request cost), within the 10 s freshness budget.
+      mergeLingerMs: 200,
+    },
+    { clock: deps.clock, log: deps.log, queue: q.value },
+  );
+  return ok({ queue: q.value, sink });
+}
+
+/** Numbered shard directories at or beyond `shards`, in order. */
+function leftoverShards(upstreamDir: string, shards: number): number[] {
+  let names: string[];
+  try {
+    names = readdirSync(upstreamDir);
+  } catch {
+    return []; // first start: nothing there yet
+  }
+  return names
+    .filter((n) => /^(0|[1-9]\d{0,5})$/.test(n) && Number(n) >= shards)
+    .map(Number)
+    .sort((a, b) => a - b);
 }
 
 /** Headers that depend on the record: the tenant for multi-tenant stores, the batch id. */

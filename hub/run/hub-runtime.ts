@@ -222,7 +222,7 @@ export class HubRuntime {
       { name: "ingest_backlog_bytes", help: "Bytes in the hub's disk queues not yet accepted by the upstream.", type: "gauge", samples: per((s) => s.bytesPending) },
       { name: "ingest_backlog_oldest_age_seconds", help: "Age of the oldest record waiting for the upstream.", type: "gauge", samples: per((s) => s.oldestRecordAgeSec) },
       { name: "upstream_retries_total", help: "Upstream sends that failed and will be retried.", type: "counter", samples: per((s) => s.retries) },
-      { name: "upstream_records_delivered_total", help: "Queue records the upstream accepted (2xx).", type: "counter", samples: per((s) => s.delivered) },
+      { name: "upstream_records_delivered_total", help: "Queue records the upstream accepted (2xx); under load one request carries many.", type: "counter", samples: per((s) => s.delivered) },
       { name: "upstream_merged_requests_split_total", help: "Joined upstream requests refused as a whole (e.g. one out-of-order sample), then resent record by record so only the bad record is dropped.", type: "counter", samples: per((s) => s.mergedSplits) },
       { name: "upstream_records_rejected_total", help: "Queue records the upstream refused with a non-retryable 4xx (dropped, logged).", type: "counter", samples: per((s) => s.rejected) },
       {

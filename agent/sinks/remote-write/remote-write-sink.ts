@@ -110,6 +110,7 @@ export interface RemoteWriteSinkDeps {
 export interface RemoteWriteSinkStats {
   requestsByStatus: Map<string, number>;
   retries: number;
+  /** Queue records answered 2xx (a joined request counts each record it carried). */
   delivered: number;
   dropped: number;
   /** Samples (+ native histograms, or OTLP points) of records answered 2xx. */
@@ -196,7 +197,8 @@ export function createRemoteWriteSink(config: RemoteWriteSinkConfig, deps: Remot
   const mergeRecords = Math.max(1, Math.floor(config.mergeRecords ?? 1));
   const mergeBytes = config.mergeBytes ?? 1024 * 1024;
   const mergeLingerMs = Math.max(0, config.mergeLingerMs ?? 0);
-  const mergedRecords = new WeakSet<QueueRecord>();
+  /** Joined records → how many queue records each stands for. */
+  const mergedRecords = new WeakMap<QueueRecord, number>();
   let unmergeUntil = -1;
   // Merging joins Snappy blocks: remote write only, and not with fresh-first's out-of-order sends.
   const merging = mergeRecords > 1 && !isOtlp && !freshFirst;
@@ -392,7 +394,7 @@ export function createRemoteWriteSink(config: RemoteWriteSinkConfig, deps: Remot
     const first = records[0];
     const last = records[records.length - 1];
     const record = { ...first, nextOffset: last.nextOffset, id: `${parseRecordId(first.id).batchId}+${records.length - 1}#${samples}`, payload };
-    mergedRecords.add(record);
+    mergedRecords.set(record, records.length);
     return record;
   }
 
@@ -457,7 +459,7 @@ export function createRemoteWriteSink(config: RemoteWriteSinkConfig, deps: Remot
       if (error !== undefined) readAhead = undefined;
       const { samples } = parseRecordId(record.id);
       if (error === undefined) {
-        stats.delivered++;
+        stats.delivered += mergedRecords.get(record as QueueRecord) ?? 1;
         stats.samplesSent += samples;
         if (ahead) stats.sentAhead++;
         stats.consecutiveFailures = 0;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { applyHubFlags, defaultHubConfig, hashToken, parseHubConfig } from "../../../hub/config/hub-config";
+import { applyHubFlags, DEFAULT_SHARDS, defaultHubConfig, hashToken, parseHubConfig } from "../../../hub/config/hub-config";
 
 const files: Record<string, string> = {
   "/t/a.token": "token-of-tenant-a-0123456789\n",
@@ -27,7 +27,7 @@ adminTokenFile: /t/admin.token
     if (!r.ok) return;
     expect(r.value.tenants[0].tokenHashes).toEqual([hashToken("token-of-tenant-a-0123456789")]);
     expect(r.value.tenants[0].upstreams).toEqual(["prom"]);
-    expect(r.value.upstreams[0]).toMatchObject({ shards: 4, maxRequestsPerSec: 200 });
+    expect(r.value.upstreams[0]).toMatchObject({ shards: DEFAULT_SHARDS, maxRequestsPerSec: 200 });
     expect(r.value.adminTokenHash).toBe(hashToken("admin-token-0123456789abcdef"));
     expect(r.value.maxTenantLabels).toBe(1000);
     expect(r.value.budget).toEqual({ evaluateEverySec: 30, throttleWithinSec: 120, critical: ["up", "*_slo_*", "gameplay_*"] });

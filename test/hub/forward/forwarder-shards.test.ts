@@ -1,0 +1,101 @@
+/**
+ * Lowering an upstream's shard count (by config, or because the default follows the CPU count)
+ * must not strand what the old shards had accepted: their directories are drained too, and
+ * only the configured shards take new appends.
+ */
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import snappy from "snappyjs";
+import { afterEach, describe, expect, it } from "vitest";
+import { systemClock, type Logger } from "../../../agent/core/deps";
+import { snappyCompress } from "../../../agent/codec/snappy-compress";
+import { Forwarder, shardOf } from "../../../hub/forward/forwarder";
+import type { UpstreamConfig } from "../../../hub/config/hub-config";
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+/** A store that answers 204 and keeps the decompressed bodies. */
+async function store(): Promise<{ url: string; received: () => string }> {
+  const bodies: string[] = [];
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      bodies.push(Buffer.from(snappy.uncompress(Buffer.concat(chunks))).toString("latin1"));
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const port = (server.address() as { port: number }).port;
+  return { url: `http://127.0.0.1:${port}/api/v1/write`, received: () => bodies.join("") };
+}
+
+function upstream(url: string, shards: number): UpstreamConfig {
+  return { name: "store", url, shards, maxRequestsPerSec: 1000, queueMaxBytes: 256 * 1024 * 1024 };
+}
+
+function capturingLog(): Logger & { warnings: { msg: string; fields?: Record<string, unknown> }[] } {
+  const warnings: { msg: string; fields?: Record<string, unknown> }[] = [];
+  return { debug() {}, info() {}, error() {}, warn: (msg, fields) => void warnings.push({ msg, fields }), warnings };
+}
+
+async function waitFor(check: () => boolean, ms = 10_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > until) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe("forwarder shards", () => {
+  it("drains records left in shards beyond a lowered shard count, and appends only to the configured shards", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "forwarder-shards-"));
+    cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    const { url, received } = await store();
+    // Senders that land in shard 3 of 4 and in shard 0 of 4: written, never sent (not started).
+    const senders = Array.from({ length: 64 }, (_, i) => `host-${i}`);
+    const inShard3 = senders.filter((s) => shardOf(s, 4) === 3).slice(0, 3);
+    expect(inShard3.length).toBe(3);
+    const before = await Forwarder.open(upstream(url, 4), dataDir, { clock: systemClock, log: capturingLog(), userAgent: "test" });
+    if (!before.ok) throw new Error(before.error);
+    for (const [i, s] of inShard3.entries()) expect((await before.value.append(s, snappyCompress(Buffer.from(`old-${i};`)), "t", `${s}:1`, 1)).ok).toBe(true);
+    await before.value.stop();
+
+    const log = capturingLog();
+    const after = await Forwarder.open(upstream(url, 2), dataDir, { clock: systemClock, log, userAgent: "test" });
+    if (!after.ok) throw new Error(after.error);
+    cleanups.push(() => after.value.stop());
+    expect(log.warnings.map((w) => w.fields?.shard)).toEqual([3]);
+    expect(log.warnings[0].fields?.records).toBe(3);
+    after.value.start();
+    for (const [i, s] of senders.slice(0, 8).entries()) expect((await after.value.append(s, snappyCompress(Buffer.from(`new-${i};`)), "t", `${s}:2`, 1)).ok).toBe(true);
+    await waitFor(() => after.value.stats().recordsPending === 0);
+    expect(after.value.stats().delivered).toBe(11); // queue records, also when joined into one request
+    const got = received();
+    for (let i = 0; i < 3; i++) expect(got).toContain(`old-${i};`);
+    for (let i = 0; i < 8; i++) expect(got).toContain(`new-${i};`);
+    // New appends went only to shards 0 and 1: nothing new was written under 2 or 3.
+    expect(readdirSync(join(dataDir, "upstreams", "store")).sort()).toEqual(["0", "1", "2", "3"]);
+    expect(after.value.writable()).toBe(true);
+  });
+
+  it("an empty leftover shard is left closed and not mentioned", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "forwarder-shards-"));
+    cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    const { url } = await store();
+    const first = await Forwarder.open(upstream(url, 3), dataDir, { clock: systemClock, log: capturingLog(), userAgent: "test" });
+    if (!first.ok) throw new Error(first.error);
+    await first.value.stop();
+    const log = capturingLog();
+    const again = await Forwarder.open(upstream(url, 2), dataDir, { clock: systemClock, log, userAgent: "test" });
+    if (!again.ok) throw new Error(again.error);
+    cleanups.push(() => again.value.stop());
+    expect(log.warnings).toEqual([]);
+  });
+});
