@@ -2,9 +2,10 @@
  * Real remote-write stores for end-to-end tests, started on loopback with temporary data dirs:
  * Prometheus 2.42 (Debian `prometheus`) with the remote-write receiver and native histograms, and
  * VictoriaMetrics (Debian `victoria-metrics`). A missing binary fails loudly (scripts/setup.sh installs them).
+ * stop() also removes the data dir.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, sleep } from "./agent-process";
@@ -34,7 +35,7 @@ async function waitReady(url: string, proc: ChildProcess, what: string, output: 
   }
 }
 
-function makeStore(proc: ChildProcess, port: number, writePath: string): Store {
+function makeStore(proc: ChildProcess, port: number, writePath: string, dir: string): Store {
   return {
     proc,
     port,
@@ -45,12 +46,14 @@ function makeStore(proc: ChildProcess, port: number, writePath: string): Store {
       if (j.status !== "success") throw new Error(`query ${promql} failed: ${j.error}`);
       return j.data.result.map((x) => ({ labels: x.metric, value: Number(x.value[1]) }));
     },
-    stop: () =>
-      new Promise((resolve) => {
+    stop: async () => {
+      await new Promise<void>((resolve) => {
         if (proc.exitCode !== null) return resolve();
         proc.once("exit", () => resolve());
         proc.kill("SIGTERM");
-      }),
+      });
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
 
@@ -75,7 +78,7 @@ export async function startPrometheus(): Promise<Store> {
   proc.stdout!.on("data", (d) => (out += d));
   proc.stderr!.on("data", (d) => (out += d));
   await waitReady(`http://127.0.0.1:${port}/-/ready`, proc, "prometheus", () => out);
-  return makeStore(proc, port, "/api/v1/write");
+  return makeStore(proc, port, "/api/v1/write", dir);
 }
 
 export async function startVictoriaMetrics(): Promise<Store> {
@@ -97,5 +100,5 @@ export async function startVictoriaMetrics(): Promise<Store> {
   proc.stdout!.on("data", (d) => (out += d));
   proc.stderr!.on("data", (d) => (out += d));
   await waitReady(`http://127.0.0.1:${port}/health`, proc, "victoria-metrics", () => out);
-  return makeStore(proc, port, "/api/v1/write");
+  return makeStore(proc, port, "/api/v1/write", dir);
 }

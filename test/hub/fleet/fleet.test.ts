@@ -1,14 +1,20 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { fakeClock, silentLogger } from "../../../agent/core/deps";
 import { Fleet, parseSelector } from "../../../hub/fleet/fleet";
 
 const EU = "host=gs-1,region=eu-west-1,az=eu-west-1a";
 const US = "host=gs-2,region=us-east-1";
 
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
 function fleet(dir = mkdtempSync(join(tmpdir(), "fleet-"))) {
+  dirs.push(dir);
   const clock = fakeClock();
   return { f: new Fleet(dir, { clock, log: silentLogger }), clock, dir };
 }
