@@ -12,6 +12,7 @@ import type { SeriesSnapshot } from "../../../agent/aggregate/aggregator";
 import { silentLogger, systemClock } from "../../../agent/core/deps";
 import { Delivery } from "../../../agent/pipeline/delivery";
 import { buildSelfMetrics } from "../../../agent/run/self-metrics";
+import { until } from "../../support/until";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -36,14 +37,6 @@ async function receiver(statusFor: (n: number) => number) {
 
 const series = (n: number): SeriesSnapshot[] =>
   Array.from({ length: n }, (_, i) => ({ name: "kills_total", labels: [["shard_id", String(i)]] as [string, string][], kind: "counter" as const, value: i }));
-
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe("Delivery", () => {
   it("counts the samples the store accepted and the samples it rejected, per sink", async () => {

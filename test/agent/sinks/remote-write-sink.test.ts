@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { silentLogger, systemClock } from "../../../agent/core/deps";
 import { openDiskQueue, type DiskQueue } from "../../../agent/queue/disk-queue";
 import { createRemoteWriteSink, type RemoteWriteSink } from "../../../agent/sinks/remote-write/remote-write-sink";
+import { until } from "../../support/until";
 
 interface Received {
   body: string;
@@ -68,14 +69,6 @@ async function setup(script: Parameters<typeof startReceiver>[0], records: strin
   });
   sink.start();
   return { receiver, queue, sink };
-}
-
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 describe("remote-write sink", () => {

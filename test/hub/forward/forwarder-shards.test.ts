@@ -13,6 +13,7 @@ import { systemClock, type Logger } from "../../../agent/core/deps";
 import { snappyCompress } from "../../../agent/codec/snappy-compress";
 import { Forwarder, shardOf } from "../../../hub/forward/forwarder";
 import type { UpstreamConfig } from "../../../hub/config/hub-config";
+import { until } from "../../support/until";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -45,14 +46,6 @@ function capturingLog(): Logger & { warnings: { msg: string; fields?: Record<str
   return { debug() {}, info() {}, error() {}, warn: (msg, fields) => void warnings.push({ msg, fields }), warnings };
 }
 
-async function waitFor(check: () => boolean, ms = 10_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > until) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe("forwarder shards", () => {
   it("drains records left in shards beyond a lowered shard count, and appends only to the configured shards", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "forwarder-shards-"));
@@ -75,7 +68,7 @@ describe("forwarder shards", () => {
     expect(log.warnings[0].fields?.records).toBe(3);
     after.value.start();
     for (const [i, s] of senders.slice(0, 8).entries()) expect((await after.value.append(s, snappyCompress(Buffer.from(`new-${i};`)), "t", `${s}:2`, 1)).ok).toBe(true);
-    await waitFor(() => after.value.stats().recordsPending === 0);
+    await until(() => after.value.stats().recordsPending === 0, 10_000);
     expect(after.value.stats().delivered).toBe(11); // queue records, also when joined into one request
     const got = received();
     for (let i = 0; i < 3; i++) expect(got).toContain(`old-${i};`);
