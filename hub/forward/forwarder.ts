@@ -129,7 +129,8 @@ export class Forwarder {
 
   /** True when every shard can take appends (not degraded by a full or read-only disk). */
   writable(): boolean {
-    return this.shards.slice(0, this.config.shards).every((s) => s.queue.health().state === "ok");
+    for (let k = 0; k < this.config.shards; k++) if (this.shards[k].queue.health().state !== "ok") return false;
+    return true;
   }
 
   stats(): ForwarderStats {
