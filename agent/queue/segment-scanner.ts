@@ -7,6 +7,7 @@
  * CRC), and reports the bytes in between as one corrupt range. Memory stays bounded by the
  * window (`chunkBytes`) plus the largest frame met, whatever the file size.
  */
+import { Buffer } from "node:buffer";
 import {
   FRAME_HEADER_BYTES,
   FRAME_MAGIC_0,
@@ -18,7 +19,6 @@ import {
   type FrameHeader,
   type SegmentSummary,
 } from "./frame";
-import { Buffer } from "node:buffer";
 import type { QueueFile } from "./queue-fs";
 
 export type ScanStep =

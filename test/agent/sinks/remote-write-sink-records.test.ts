@@ -14,6 +14,8 @@ import {
   type RemoteWriteSinkConfig,
 } from "../../../agent/sinks/remote-write/remote-write-sink";
 import type { DiskQueue } from "../../../agent/queue/disk-queue";
+import { snappyCompress } from "../../../agent/codec/snappy-compress";
+import snappy from "snappyjs";
 import { fakeTimerClock, memoryQueue, scriptedFetch, type Answer, type SeenRequest } from "./sink-test-doubles";
 
 beforeEach(() => {
@@ -150,18 +152,20 @@ async function stopSink(sink: RemoteWriteSink): Promise<void> {
   await stopped;
 }
 
+/** A record payload as a sender writes it (one Snappy block), and a request body read back. */
+const snappyText = (text: string) => snappyCompress(new TextEncoder().encode(text));
+const bodyText = (body: Uint8Array) => new TextDecoder().decode(snappy.uncompress(body));
+
 describe("remote-write sink: merging waiting records (the hub's forwarders)", () => {
   it("sends waiting records as one request of joined Snappy blocks, acks them together, counts their samples", async () => {
-    const { snappyCompress } = await import("../../../agent/codec/snappy-compress");
-    const snappy = (await import("snappyjs")).default;
     const queue = memoryQueue();
     const parts = ["alpha-", "beta-", "gamma"];
-    for (let i = 0; i < parts.length; i++) await queue.append(snappyCompress(new TextEncoder().encode(parts[i])), { id: formatRecordId(`t|b:${i}`, 10 + i) });
+    for (let i = 0; i < parts.length; i++) await queue.append(snappyText(parts[i]), { id: formatRecordId(`t|b:${i}`, 10 + i) });
     const { fetch, seen } = scriptedFetch(() => 204);
     const sink = startMergingSink("merge", 64, queue, fetch);
     await vi.advanceTimersByTimeAsync(500);
     expect(seen).toHaveLength(1);
-    expect(new TextDecoder().decode(snappy.uncompress(seen[0].body))).toBe("alpha-beta-gamma");
+    expect(bodyText(seen[0].body)).toBe("alpha-beta-gamma");
     expect(seen[0].batchId).toBe("t|b:0+2");
     expect(queue.stats().recordsPending).toBe(0);
     expect(sink.stats.samplesSent).toBe(33);
@@ -171,15 +175,13 @@ describe("remote-write sink: merging waiting records (the hub's forwarders)", ()
 
 describe("remote-write sink: a refused merged request", () => {
   it("is split: its records go one by one, and only the one the store refuses is dropped", async () => {
-    const { snappyCompress } = await import("../../../agent/codec/snappy-compress");
-    const snappy = (await import("snappyjs")).default;
     const queue = memoryQueue();
-    for (const part of ["good1", "BAD", "good2"]) await queue.append(snappyCompress(new TextEncoder().encode(part)), { id: formatRecordId(`t|${part}`, 1) });
+    for (const part of ["good1", "BAD", "good2"]) await queue.append(snappyText(part), { id: formatRecordId(`t|${part}`, 1) });
     // Like Prometheus on an out-of-order sample: the whole request is refused.
-    const { fetch, seen } = scriptedFetch((req) => (new TextDecoder().decode(snappy.uncompress(req.body)).includes("BAD") ? 400 : 204));
+    const { fetch, seen } = scriptedFetch((req) => (bodyText(req.body).includes("BAD") ? 400 : 204));
     const sink = startMergingSink("split", 64, queue, fetch);
     await vi.advanceTimersByTimeAsync(1000);
-    expect(seen.map((r) => [new TextDecoder().decode(snappy.uncompress(r.body)), r.status])).toEqual([
+    expect(seen.map((r) => [bodyText(r.body), r.status])).toEqual([
       ["good1BADgood2", 400],
       ["good1", 204],
       ["BAD", 400],
@@ -196,9 +198,8 @@ describe("remote-write sink: a refused merged request", () => {
 describe("remote-write sink: acknowledgements behind the sends, reading ahead (the hub's forwarders)", () => {
   /** A memory queue whose acks wait until `open()`; counts ack calls. */
   async function gatedQueue(parts: string[]) {
-    const { snappyCompress } = await import("../../../agent/codec/snappy-compress");
     const queue = memoryQueue();
-    for (const part of parts) await queue.append(snappyCompress(new TextEncoder().encode(part)), { id: formatRecordId(`t|${part}`, 1) });
+    for (const part of parts) await queue.append(snappyText(part), { id: formatRecordId(`t|${part}`, 1) });
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     const acks: number[] = [];
@@ -212,13 +213,12 @@ describe("remote-write sink: acknowledgements behind the sends, reading ahead (t
   }
 
   it("sends the next request while the previous one's ack is still being written, then acks up to the last", async () => {
-    const snappy = (await import("snappyjs")).default;
     const { queue, acks, open } = await gatedQueue(["a", "b", "c", "d", "e", "f"]);
     const { fetch, seen } = scriptedFetch(() => 204);
     const sink = startMergingSink("behind", 2, queue, fetch);
     await vi.advanceTimersByTimeAsync(500);
     // All three requests went out although no ack has finished yet.
-    expect(seen.map((r) => new TextDecoder().decode(snappy.uncompress(r.body)))).toEqual(["ab", "cd", "ef"]);
+    expect(seen.map((r) => bodyText(r.body))).toEqual(["ab", "cd", "ef"]);
     expect(queue.stats().ackOffset).toBe(0);
     expect(acks).toHaveLength(1); // one ack in flight; the later ones wait and are joined
     open();
@@ -230,14 +230,13 @@ describe("remote-write sink: acknowledgements behind the sends, reading ahead (t
   });
 
   it("drops what it read ahead when a send fails: the failed records go again, in order", async () => {
-    const snappy = (await import("snappyjs")).default;
     const { queue, open } = await gatedQueue(["a", "b", "c", "d"]);
     open();
     let failures = 1;
     const { fetch, seen } = scriptedFetch(() => (failures-- > 0 ? 503 : 204));
     const sink = startMergingSink("retry", 2, queue, fetch);
     await vi.advanceTimersByTimeAsync(2000);
-    expect(seen.map((r) => [new TextDecoder().decode(snappy.uncompress(r.body)), r.status])).toEqual([
+    expect(seen.map((r) => [bodyText(r.body), r.status])).toEqual([
       ["ab", 503],
       ["ab", 204],
       ["cd", 204],
