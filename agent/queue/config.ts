@@ -20,6 +20,12 @@ export interface DiskQueueConfig {
    * survives kill -9 but not power loss.
    */
   fsync?: FsyncPolicy;
+  /**
+   * Memory for the newest durable records, so a sink that keeps up reads them without going back
+   * to disk (recent-records.ts). Default 1 MiB (an agent's flushes of ~10 KB for ~15 min); 0 reads
+   * everything from disk.
+   */
+  recentBytes?: number;
 }
 
 export type ResolvedQueueConfig = Required<DiskQueueConfig>;
@@ -28,12 +34,13 @@ export const DEFAULT_MAX_BYTES = 512 * 1024 * 1024;
 export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
 export const MIN_SEGMENT_BYTES = 4096;
 export const MAX_SEGMENT_BYTES = 1024 * 1024 * 1024;
+export const DEFAULT_RECENT_BYTES = 1024 * 1024;
 
 const FSYNC_POLICIES: readonly FsyncPolicy[] = ["always", "batch", "never"];
 
 export function parseQueueConfig(input: DiskQueueConfig): Result<ResolvedQueueConfig, QueueError> {
   const fail = (message: string) => err<QueueError>({ code: "QUEUE_CONFIG", message });
-  const { dir, maxBytes = DEFAULT_MAX_BYTES, segmentBytes = DEFAULT_SEGMENT_BYTES, fsync = "batch" } = input;
+  const { dir, maxBytes = DEFAULT_MAX_BYTES, segmentBytes = DEFAULT_SEGMENT_BYTES, fsync = "batch", recentBytes = DEFAULT_RECENT_BYTES } = input;
   if (typeof dir !== "string" || dir.length === 0) return fail(`queue.dir must be a non-empty path (got ${show(dir)})`);
   if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) return fail(`queue.maxBytes must be an integer > 0 (got ${show(maxBytes)})`);
   if (!Number.isSafeInteger(segmentBytes) || segmentBytes < MIN_SEGMENT_BYTES || segmentBytes > MAX_SEGMENT_BYTES) {
@@ -44,7 +51,8 @@ export function parseQueueConfig(input: DiskQueueConfig): Result<ResolvedQueueCo
     return fail(`queue.maxBytes must be at least 2 × queue.segmentBytes = ${2 * segmentBytes} (got ${maxBytes})`);
   }
   if (!FSYNC_POLICIES.includes(fsync)) return fail(`queue.fsync must be one of always, batch, never (got ${show(fsync)})`);
-  return ok({ dir, maxBytes, segmentBytes, fsync });
+  if (!Number.isSafeInteger(recentBytes) || recentBytes < 0) return fail(`queue.recentBytes must be an integer >= 0 (got ${show(recentBytes)})`);
+  return ok({ dir, maxBytes, segmentBytes, fsync, recentBytes });
 }
 
 function show(value: unknown): string {

@@ -35,6 +35,9 @@
  * ## Ordering and delivery
  *
  * - Offsets increase in the order append() was called; peek() returns records in offset order.
+ * - The newest durable records (recentBytes, default 1 MiB) are also kept in memory, and a peek
+ *   that starts at one of them is served from there, going on from disk only where memory stops
+ *   (recent-records.ts): a sink that keeps up reads nothing back. The files stay the truth.
  * - Delivery is at-least-once. ack(offset) is durable (checkpoint written, fsynced unless
  *   fsync = "never") before it resolves; after a restart peek() starts at the checkpoint, so a
  *   record is replayed at most once more per crash, and only if its ack had not resolved.
@@ -59,7 +62,7 @@ import { err, ok, type Result } from "../core/result";
 import { openCheckpoint, type CheckpointFile } from "./checkpoint";
 import { parseQueueConfig, type DiskQueueConfig, type FsyncPolicy, type ResolvedQueueConfig } from "./config";
 import { describeQueueError, fsError, type QueueError } from "./errors";
-import { MAX_ID_BYTES, encodeRecordFrame } from "./frame";
+import { FRAME_HEADER_BYTES, MAX_ID_BYTES, encodeRecordFrame } from "./frame";
 import { createPeekMemo } from "./peek-memo";
 import { createHealthTracker, type QueueHealth } from "./queue-health";
 import { nodeQueueFs, type QueueFile, type QueueFs } from "./queue-fs";
@@ -73,7 +76,8 @@ import {
   unackedRecordsIn,
   type QueueState,
 } from "./queue-state";
-import { readRecords, type QueueRecord, type ReadResult, type SegmentSource } from "./record-reader";
+import { RecentRecords } from "./recent-records";
+import { readRecords, type QueueRecord, type ReadLimits, type ReadResult, type SegmentSource } from "./record-reader";
 import { recoverSegments, type RecoveredSegments } from "./recover-segments";
 import { createSegmentWriter } from "./segment-writer";
 import { createSerial } from "./serial";
@@ -168,6 +172,7 @@ async function startQueue(
   const serial = createSerial();
   const health = createHealthTracker(clock);
   const peekMemo = createPeekMemo();
+  const recent = new RecentRecords(config.recentBytes);
   const dropped: Record<DropReason, number> = { corrupt: 0, full_low_priority: 0, full: 0, full_rejected: 0, disk_full: 0 };
   /** Offsets of damaged ranges already counted, so re-reading them does not count them again. */
   const countedCorrupt = new Set<number>();
@@ -190,6 +195,12 @@ async function startQueue(
     noteSuccess,
     onDurable: (timestampMs) => {
       headTimestampMs ??= timestampMs;
+    },
+    onRecordDurable: (offset, p) => {
+      if (config.recentBytes === 0) return;
+      const idBytes = p.frame[6] | (p.frame[7] << 8);
+      const payload = p.frame.subarray(FRAME_HEADER_BYTES + idBytes);
+      recent.add({ offset, nextOffset: offset + p.frame.length, id: p.id, priority: p.priority, timestampMs: p.timestampMs, payload }, p.frame.length);
     },
   });
 
@@ -222,6 +233,21 @@ async function startQueue(
     reportCorrupt: (segment, position, bytes) => reportCorrupt(segment, position, bytes),
   };
 
+  /**
+   * Records from `from`, exactly as a read from disk returns them: from memory while it holds
+   * them back to back (the newest records), the rest from disk (past a seal, or older records).
+   */
+  async function readFrom(from: number, limits: ReadLimits): Promise<ReadResult> {
+    const held = recent.read(from, limits);
+    if (held === null) return readRecords(source, from, limits);
+    const end = Math.min(limits.stopAt ?? Number.POSITIVE_INFINITY, logEnd(state));
+    // Memory stopped on a limit (the next record is held but did not fit), or at the end.
+    if (held.nextOffset >= end || recent.holds(held.nextOffset)) return held;
+    // Otherwise the disk goes on: past a seal (also when full: a read ends after the seal it
+    // meets), or to records memory no longer holds.
+    return readRecords(source, held.nextOffset, limits, held.records);
+  }
+
   async function openForReading(segment: SegmentInfo): Promise<QueueFile | null> {
     if (state.active?.info === segment) return state.active.file;
     if (reader?.start === segment.start) return reader.file;
@@ -234,6 +260,7 @@ async function startQueue(
       const lost = unackedRecordsIn(state, segment);
       forgetSegment(state, segment);
       peekMemo.forgetOverlapping(segment.start, segmentEnd(segment));
+      recent.forgetOverlapping(segment.start, segmentEnd(segment));
       dropped.corrupt += lost;
       log.warn("A queue segment vanished from disk; skipping it.", { file: segmentPath(dir, segment.start), records: lost });
       return null;
@@ -248,7 +275,7 @@ async function startQueue(
 
   async function refreshHeadTimestamp(): Promise<void> {
     try {
-      const next = await readRecords(source, state.ackOffset, { maxRecords: 1, maxBytes: 0 });
+      const next = await readFrom(state.ackOffset, { maxRecords: 1, maxBytes: 0 });
       headTimestampMs = next.records[0]?.timestampMs ?? null;
     } catch {
       // Reading fails again at the next peek and is reported there; the age stays as it was.
@@ -278,6 +305,7 @@ async function startQueue(
       return removed;
     }
     peekMemo.forgetOverlapping(segment.start, segmentEnd(segment));
+    recent.forgetOverlapping(segment.start, segmentEnd(segment));
     dropped[reason] += lost;
     log.warn("Shed a queue segment to stay within bounds.", { file: segmentPath(dir, segment.start), reason, records: lost });
     if (wasHead) await refreshHeadTimestamp();
@@ -325,7 +353,7 @@ async function startQueue(
     if (frame.length > config.segmentBytes) {
       return Promise.resolve(err({ code: "QUEUE_RECORD_TOO_LARGE", frameBytes: frame.length, maxFrameBytes: config.segmentBytes }));
     }
-    return new Promise((resolve) => writer.submit({ frame, priority, timestampMs, resolve }));
+    return new Promise((resolve) => writer.submit({ frame, id: options.id, priority, timestampMs, resolve }));
   }
 
   /** Offsets a read may start from: ones the queue handed out, segment starts, and gaps. */
@@ -347,7 +375,7 @@ async function startQueue(
         return err<QueueError>({ code: "QUEUE_BAD_OFFSET", message });
       }
       try {
-        const result = await readRecords(source, from, { maxRecords, maxBytes });
+        const result = await readFrom(from, { maxRecords, maxBytes });
         peekMemo.remember(from, result);
         return ok(result);
       } catch (e) {
@@ -375,7 +403,7 @@ async function startQueue(
   }
 
   async function walkRecords(from: number, upTo: number): Promise<{ offsets: number[]; reached: number }> {
-    const walked = await readRecords(source, from, { maxRecords: ACK_WALK_RECORDS, maxBytes: ACK_WALK_BYTES, stopAt: upTo });
+    const walked = await readFrom(from, { maxRecords: ACK_WALK_RECORDS, maxBytes: ACK_WALK_BYTES, stopAt: upTo });
     return { offsets: walked.records.map((r) => r.offset), reached: walked.nextOffset };
   }
 
@@ -409,6 +437,7 @@ async function startQueue(
       state.ackOffset = upTo;
       state.headAcked = headAcked;
       peekMemo.forgetBelow(upTo);
+      recent.forgetBelow(upTo);
       for (const offset of [...countedCorrupt]) if (offset < upTo) countedCorrupt.delete(offset);
       await deleteAckedSegments();
       await refreshHeadTimestamp();
@@ -435,6 +464,7 @@ async function startQueue(
     isClosing = true;
     await serial(async () => {
       await writer.close();
+      recent.clear();
       await closeReader();
       await checkpoint.close().catch(() => {});
     });

@@ -49,12 +49,16 @@ export interface SegmentSource {
   reportCorrupt(segment: SegmentInfo, position: number, bytes: number): void;
 }
 
-/** File read errors are thrown; the queue turns them into QUEUE_IO. */
-export async function readRecords(source: SegmentSource, from: number, limits: ReadLimits): Promise<ReadResult> {
+/**
+ * File read errors are thrown; the queue turns them into QUEUE_IO. `before`: records this read
+ * continues (read from memory up to `from`); they count against the limits and lead the result.
+ */
+export async function readRecords(source: SegmentSource, from: number, limits: ReadLimits, before: readonly QueueRecord[] = []): Promise<ReadResult> {
   const decoder = new TextDecoder();
   const stopAt = limits.stopAt ?? Number.POSITIVE_INFINITY;
-  const records: QueueRecord[] = [];
+  const records: QueueRecord[] = [...before];
   let payloadBytes = 0;
+  for (const r of before) payloadBytes += r.payload.length;
   let position = from;
 
   for (;;) {

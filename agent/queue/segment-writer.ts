@@ -16,6 +16,8 @@ import type { Serial } from "./serial";
 
 export interface PendingAppend {
   frame: Uint8Array;
+  /** The record's id, as given to append(). */
+  id: string;
   priority: number;
   timestampMs: number;
   resolve(result: Result<{ offset: number }, QueueError>): void;
@@ -30,6 +32,8 @@ export interface WriterHooks {
   noteSuccess(): void;
   /** Records became durable; the first of them was appended at `timestampMs`. */
   onDurable(timestampMs: number): void;
+  /** One record became durable at `offset` (called in offset order, before onDurable). */
+  onRecordDurable(offset: number, append: PendingAppend): void;
 }
 
 export interface SegmentWriter {
@@ -130,6 +134,7 @@ export function createSegmentWriter(
     let offset = segment.info.start + at;
     for (const p of group) {
       addToSummary(segment.info, p.priority, p.timestampMs);
+      hooks.onRecordDurable(offset, p);
       p.resolve(ok({ offset }));
       offset += p.frame.length;
     }
