@@ -76,6 +76,17 @@ export class Victoria {
     return new Victoria(p, port);
   }
 
+  /**
+   * The counting store (counting-store.ts) in VictoriaMetrics' place: same write URL and
+   * arrivals counter; it stores nothing (no forceFlush, no export).
+   */
+  static async startCounting(logFile: string): Promise<Victoria> {
+    const port = await freeTcpPort();
+    const p = new Proc("counting-store", join(ROOT, "node_modules", "bun", "bin", "bun.exe"), [join(ROOT, "bench", "lib", "counting-store.ts"), "--port", String(port)], logFile);
+    await waitHttp200(`http://127.0.0.1:${port}/health`, p);
+    return new Victoria(p, port);
+  }
+
   get writeUrl(): string {
     return `http://127.0.0.1:${this.port}/api/v1/write`;
   }
