@@ -7,5 +7,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     // End-to-end tests start compiled binaries on fixed loopback ports: run files one at a time.
     fileParallelism: false,
+    // One temp dir per run, removed at the end (test/support/global-tmp.ts).
+    globalSetup: ["test/support/global-tmp.ts"],
   },
 });
