@@ -62,7 +62,7 @@ import { err, ok, type Result } from "../core/result";
 import { openCheckpoint, type CheckpointFile } from "./checkpoint";
 import { parseQueueConfig, type DiskQueueConfig, type FsyncPolicy, type ResolvedQueueConfig } from "./config";
 import { describeQueueError, fsError, type QueueError } from "./errors";
-import { FRAME_HEADER_BYTES, MAX_ID_BYTES, encodeRecordFrame } from "./frame";
+import { MAX_ID_BYTES, encodeRecordFrame, framePayload, parseFrameHeader } from "./frame";
 import { createPeekMemo } from "./peek-memo";
 import { createHealthTracker, type QueueHealth } from "./queue-health";
 import { nodeQueueFs, type QueueFile, type QueueFs } from "./queue-fs";
@@ -197,9 +197,9 @@ async function startQueue(
       headTimestampMs ??= timestampMs;
     },
     onRecordDurable: (offset, p) => {
-      if (config.recentBytes === 0) return;
-      const idBytes = p.frame[6] | (p.frame[7] << 8);
-      const payload = p.frame.subarray(FRAME_HEADER_BYTES + idBytes);
+      const header = config.recentBytes > 0 ? parseFrameHeader(p.frame, 0) : null;
+      if (header === null) return;
+      const payload = framePayload(p.frame, 0, header);
       recent.add({ offset, nextOffset: offset + p.frame.length, id: p.id, priority: p.priority, timestampMs: p.timestampMs, payload }, p.frame.length);
     },
   });

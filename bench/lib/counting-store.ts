@@ -12,53 +12,39 @@
  * same way from either store: vm_rows_inserted_total{type="promremotewrite"}. GET /health: 200.
  */
 import { createServer } from "node:http";
+import { MalformedProtobufError, ProtobufReader, WIRE_LEN } from "../../agent/sources/otlp/protobuf-reader";
 import { snappyDecompressBounded } from "../../hub/ingest/snappy-decompress";
 
 const MAX_DECOMPRESSED = 64 * 1024 * 1024;
 
-/** Samples + native histograms in a WriteRequest; -1 when it is not valid protobuf. */
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** Samples + native histograms in a WriteRequest (fields 1 → 2 and 4); -1 when it is not valid protobuf. */
 export function countSamples(buf: Uint8Array): number {
+  const r = new ProtobufReader(buf, utf8);
   let n = 0;
-  let i = 0;
-  const varint = (): number => {
-    let v = 0;
-    let shift = 0;
-    for (;;) {
-      if (i >= buf.length || shift > 49) return -1;
-      const b = buf[i++];
-      v += (b & 0x7f) * 2 ** shift;
-      if (b < 0x80) return v;
-      shift += 7;
-    }
-  };
-  const skip = (wire: number, end: number): boolean => {
-    if (wire === 0) return varint() >= 0;
-    if (wire === 1) i += 8;
-    else if (wire === 5) i += 4;
-    else if (wire === 2) {
-      const len = varint();
-      if (len < 0) return false;
-      i += len;
-    } else return false;
-    return i <= end;
-  };
-  while (i < buf.length) {
-    const key = varint();
-    if (key < 0) return -1;
-    if (key >>> 3 === 1 && (key & 7) === 2) {
-      const len = varint();
-      const end = i + len;
-      if (len < 0 || end > buf.length) return -1;
-      while (i < end) {
-        const k = varint();
-        if (k < 0) return -1;
-        const field = k >>> 3;
-        if ((field === 2 || field === 4) && (k & 7) === 2) n++;
-        if (!skip(k & 7, end)) return -1;
+  try {
+    while (r.hasMore()) {
+      const tag = r.tag();
+      if (tag !== ((1 << 3) | WIRE_LEN)) {
+        r.skip(tag);
+        continue;
       }
-    } else if (!skip(key & 7, buf.length)) return -1;
+      const end = r.lengthDelimitedEnd();
+      const outer = r.limit;
+      r.limit = end;
+      while (r.hasMore()) {
+        const field = r.tag();
+        if (field === ((2 << 3) | WIRE_LEN) || field === ((4 << 3) | WIRE_LEN)) n++;
+        r.skip(field);
+      }
+      r.limit = outer;
+    }
+    return n;
+  } catch (e) {
+    if (e instanceof MalformedProtobufError) return -1;
+    throw e;
   }
-  return n;
 }
 
 function main(): void {
