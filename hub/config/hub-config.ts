@@ -88,6 +88,11 @@ export interface HubConfig {
      * one hub instance sees within a few minutes, or verdicts are recomputed over and over.
      */
     seriesCacheEntries: number;
+    /**
+     * Intake pacing (hub/pipeline/intake-pacer.ts): while an upstream that answers has more than
+     * this many bytes queued, new writes for it wait (≤ 1 s each) so its forwarder keeps up; 0 = off.
+     */
+    paceBacklogBytes: number;
   };
   /**
    * The hub's own label policy (defense in depth). `piiExemptLabels` skip the PII-value check:
@@ -141,6 +146,7 @@ export function defaultHubConfig(): HubConfig {
       maxLabelValueBytes: 2048,
       capacitySamplesPerSec: 0,
       seriesCacheEntries: 1_000_000,
+      paceBacklogBytes: 16 * 1024 * 1024,
     },
     policy: { rejectPiiValues: true, piiExemptLabels: ["instance"] },
     maxTenantLabels: 1000,
@@ -188,6 +194,7 @@ const schema = obj({
     maxLabelValueBytes: positiveInt,
     capacitySamplesPerSec: nonNegative,
     seriesCacheEntries: num({ int: true, min: 1000 }),
+    paceBacklogBytes: num({ int: true, min: 0 }),
   }),
   policy: obj({ forbid: list(str({ nonEmpty: true })), rejectPiiValues: oneOfBool(), piiExemptLabels: list(str({ nonEmpty: true })) }),
   maxTenantLabels: positiveInt,

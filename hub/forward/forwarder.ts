@@ -113,6 +113,16 @@ export class Forwarder {
     return ok(undefined);
   }
 
+  /**
+   * Bytes waiting for the upstream in the shards whose sends succeed; a shard whose sends fail
+   * counts 0 (holding an outage is what its queue is for). The intake paces on this.
+   */
+  backlogBytes(): number {
+    let bytes = 0;
+    for (const s of this.shards) if (s.sink.stats.consecutiveFailures === 0) bytes += s.queue.stats().bytesPending;
+    return bytes;
+  }
+
   start(): void {
     for (const s of this.shards) s.sink.start();
   }

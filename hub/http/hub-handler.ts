@@ -94,13 +94,16 @@ export function createHubHandler(deps: HubHandlerDeps): HttpHandler {
       deps.counters.requestRejected(tenant.id, "unsupported_protocol");
       return { status: 415, contentType: TEXT, body: "remote write 2.0 is not supported yet; send 1.0 (prometheus.WriteRequest)\n" };
     }
+    const ctx = context(req, tenant);
+    const pacing = deps.ingest.paceFor(ctx);
+    if (pacing) await pacing;
     const body = await req.readBody(tenant.limits.maxRequestBytes);
     if (!body.ok) {
       deps.counters.requestRejected(tenant.id, body.error.reason);
       return { status: body.error.status, contentType: TEXT, body: `${body.error.message}\n` };
     }
     const headers = fleetHeaders(req, tenant);
-    const outcome = await deps.ingest.writeCompressed(context(req, tenant), body.value);
+    const outcome = await deps.ingest.writeCompressed(ctx, body.value);
     return textReply(outcome, headers);
   }
 
@@ -120,6 +123,9 @@ export function createHubHandler(deps: HubHandlerDeps): HttpHandler {
     deps.counters.request(tenant.id);
     const encoding = (req.header("content-encoding") ?? "identity").toLowerCase();
     if (encoding !== "identity" && encoding !== "gzip") return fail(415, `content-encoding ${encoding} is not supported (identity or gzip)`);
+    const ctx = context(req, tenant);
+    const pacing = deps.ingest.paceFor(ctx);
+    if (pacing) await pacing;
     const body = await req.readBody(tenant.limits.maxRequestBytes);
     if (!body.ok) return fail(body.error.status, body.error.message);
     let raw = body.value;
@@ -138,7 +144,7 @@ export function createHubHandler(deps: HubHandlerDeps): HttpHandler {
       return fail(converted.error.status, converted.error.message);
     }
     const headers = fleetHeaders(req, tenant);
-    const outcome = await deps.ingest.writeConverted(context(req, tenant), converted.value.writeRequest, converted.value.snappyBody);
+    const outcome = await deps.ingest.writeConverted(ctx, converted.value.writeRequest, converted.value.snappyBody);
     const convertRejected = converted.value.rejected.reduce((n, r) => n + r.count, 0);
     // Transient or whole-request refusals keep their status; series-level refusals (policy 400,
     // quota 409) become an OTLP partial success, which the OTLP spec says not to retry.

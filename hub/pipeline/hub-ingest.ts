@@ -16,7 +16,9 @@
  *   413  body or decompressed body over the limit
  *   429  + Retry-After: tenant over its samples/s (or its fair share of the hub) — transient
  *   503  + Retry-After: the hub cannot make data durable right now (disk full, read-only)
- * The 2xx is sent only after the data is in the disk queue.
+ * The 2xx is sent only after the data is in the disk queue. Before its body is read, a request
+ * may wait (up to 1 s) while its upstream's queue is far behind an upstream that answers
+ * (intake-pacer.ts): the forwarder shares this thread and must not be starved by the intake.
  *
  * A retry racing its first attempt (same tenant and batch id, the first still being queued) waits
  * for it, then is judged as if it had arrived just after: the id was remembered (stored, even in
@@ -34,6 +36,7 @@ import type { HubSeriesPolicy } from "../ingest/hub-policy";
 import type { TenantRuntime } from "./tenant-runtime";
 import type { DedupeWindow } from "../dedupe/dedupe-window";
 import type { HubCounters } from "./hub-counters";
+import { DEFAULT_PACE, IntakePacer, type PaceSettings } from "./intake-pacer";
 
 /** Size of the shared decompression buffer (hub/pipeline: one per hub process). */
 const SCRATCH_BYTES = 1024 * 1024;
@@ -58,6 +61,8 @@ export interface HubIngestDeps {
   forwarders: Map<string, Forwarder>;
   tenants: Map<string, TenantRuntime>;
   counters: HubCounters;
+  /** Intake pacing; default DEFAULT_PACE with config.limits.paceBacklogBytes. */
+  pace?: PaceSettings;
 }
 
 export interface WriteContext {
@@ -72,6 +77,14 @@ export interface WriteContext {
 export function createHubIngest(deps: HubIngestDeps) {
   const { config, counters } = deps;
   const compressor = new SnappyCompressor();
+  const pacer = new IntakePacer(deps.pace ?? { ...DEFAULT_PACE, backlogBytes: config.limits.paceBacklogBytes }, deps.clock);
+
+  /** A wait before the request is read while its upstream's queue is far behind (intake-pacer.ts). */
+  function paceFor(ctx: WriteContext): Promise<void> | undefined {
+    const route = routeFor(ctx);
+    if (!route.ok) return undefined; // refused later, with its reason
+    return pacer.pace(route.value);
+  }
 
   function reply(status: number, message: string, extra: Partial<WriteOutcome> = {}): WriteOutcome {
     return { status, message, samplesWritten: 0, seriesWritten: 0, rejectedSamples: 0, ...extra };
@@ -271,7 +284,7 @@ export function createHubIngest(deps: HubIngestDeps) {
     return v;
   }
 
-  return { writeCompressed, writeConverted };
+  return { paceFor, pacer, writeCompressed, writeConverted };
 }
 
 export type HubIngest = ReturnType<typeof createHubIngest>;

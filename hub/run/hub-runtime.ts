@@ -25,7 +25,7 @@ import { Forwarder, type Authorize } from "../forward/forwarder";
 import { createHubHandler } from "../http/hub-handler";
 import { createHubSeriesPolicy } from "../ingest/hub-policy";
 import { HubCounters } from "../pipeline/hub-counters";
-import { createHubIngest } from "../pipeline/hub-ingest";
+import { createHubIngest, type HubIngest } from "../pipeline/hub-ingest";
 import { createTenantFleet, type TenantFleet } from "../pipeline/tenant-runtime";
 import { createAwsAuthorizer } from "../upstream/aws-authorizer";
 import { startFreshness, type FreshnessHandle } from "../freshness/hub-freshness";
@@ -44,6 +44,7 @@ export class HubRuntime {
   private tenants?: TenantFleet;
   private counters?: HubCounters;
   private fleet?: Fleet;
+  private ingest?: HubIngest;
   private freshness?: FreshnessHandle;
   private timers: ReturnType<typeof setInterval>[] = [];
   private readonly startedMs: number;
@@ -107,6 +108,7 @@ export class HubRuntime {
       tenants: this.tenants.byId,
       counters,
     });
+    this.ingest = ingest;
     for (const f of this.forwarders.values()) f.start();
 
     const handler = createHubHandler({
@@ -221,6 +223,13 @@ export class HubRuntime {
       { name: "ingest_backlog", help: "Records in the hub's disk queues not yet accepted by the upstream.", type: "gauge", samples: per((s) => s.recordsPending) },
       { name: "ingest_backlog_bytes", help: "Bytes in the hub's disk queues not yet accepted by the upstream.", type: "gauge", samples: per((s) => s.bytesPending) },
       { name: "ingest_backlog_oldest_age_seconds", help: "Age of the oldest record waiting for the upstream.", type: "gauge", samples: per((s) => s.oldestRecordAgeSec) },
+      {
+        name: "hub_ingest_paced_requests_total",
+        help: "Write requests held (≤ 1 s each) before being read because their upstream's queue was far behind while the upstream answers (intake pacing).",
+        type: "counter",
+        samples: [{ labels: [], value: this.ingest?.pacer.pacedRequests ?? 0 }],
+      },
+      { name: "hub_ingest_paced_seconds_total", help: "Time write requests spent held by intake pacing.", type: "counter", samples: [{ labels: [], value: this.ingest?.pacer.pacedSeconds ?? 0 }] },
       { name: "upstream_retries_total", help: "Upstream sends that failed and will be retried.", type: "counter", samples: per((s) => s.retries) },
       { name: "upstream_records_delivered_total", help: "Queue records the upstream accepted (2xx); under load one request carries many.", type: "counter", samples: per((s) => s.delivered) },
       { name: "upstream_merged_requests_split_total", help: "Joined upstream requests refused as a whole (e.g. one out-of-order sample), then resent record by record so only the bad record is dropped.", type: "counter", samples: per((s) => s.mergedSplits) },

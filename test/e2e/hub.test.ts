@@ -281,6 +281,9 @@ describe("agent hub in front of Prometheus 2.42", () => {
     expect(rss).toBeGreaterThan(10 * 1024 * 1024);
     expect(rss).toBeLessThan(4 * 1024 * 1024 * 1024);
     expect(await hub.metric("process_cpu_seconds_total")).toBeGreaterThan(0);
+    // The writes above went to a Prometheus that keeps up: none of them was held by intake pacing.
+    expect(text).toMatch(/^hub_ingest_paced_requests_total 0$/m);
+    expect(text).toMatch(/^hub_ingest_paced_seconds_total 0$/m);
     expect((await fetch(`${hub.url}/-/ready`)).status).toBe(200);
     expect((await fetch(`${hub.url}/-/healthy`)).status).toBe(200);
     expect((await fetch(`${hub.url}/api/v1/fleet`)).status).toBe(401);

@@ -30,6 +30,7 @@ adminTokenFile: /t/admin.token
     expect(r.value.upstreams[0]).toMatchObject({ shards: DEFAULT_SHARDS, maxRequestsPerSec: 200 });
     expect(r.value.adminTokenHash).toBe(hashToken("admin-token-0123456789abcdef"));
     expect(r.value.maxTenantLabels).toBe(1000);
+    expect(r.value.limits.paceBacklogBytes).toBe(16 * 1024 * 1024);
     expect(r.value.budget).toEqual({ evaluateEverySec: 30, throttleWithinSec: 120, critical: ["up", "*_slo_*", "gameplay_*"] });
   });
 
@@ -47,6 +48,7 @@ adminTokenFile: /t/admin.token
     [`budget: { evaluateEverySec: 300, throttleWithinSec: 120 }`, "budget.evaluateEverySec (300) must be <= budget.throttleWithinSec (120)"],
     [`upstreams: [{ name: p, url: "http://x", sigv4: { region: eu-west-1 }, bearerTokenFile: /t/a.token }]`, "sigv4 signs the request itself"],
     [`tls: { certFile: a, keyFile: b, requireClientCert: true }`, "tls.requireClientCert needs tls.clientCaFile"],
+    [`limits: { paceBacklogBytes: -1 }`, "limits.paceBacklogBytes"],
   ])("refuses %s", async (yaml, message) => {
     const r = await parse(yaml);
     expect(r.ok).toBe(false);

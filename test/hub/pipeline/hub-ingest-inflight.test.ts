@@ -1,36 +1,23 @@
 /**
  * hub-ingest: requests with the same batch id (X-Edge-Agent-Batch-Id) arriving while the first
  * attempt is still being queued (fsync) must not write the batch twice. Built from the real
- * pieces (config parser, DedupeWindow, Forwarder with its disk queues, tenant runtime, counters);
- * the forwarder is never started, so records stay in its queue and are counted there.
+ * pieces (hub-ingest-fixture.ts); the forwarder is never started, so records stay in its queue
+ * and are counted there.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, test, vi } from "vitest";
-import { fakeClock, silentLogger } from "../../../agent/core/deps";
 import { err } from "../../../agent/core/result";
-import { parseHubConfig, type HubConfig } from "../../../hub/config/hub-config";
-import { openDedupeWindow, type DedupeWindow } from "../../../hub/dedupe/dedupe-window";
-import { Forwarder } from "../../../hub/forward/forwarder";
-import { createHubSeriesPolicy } from "../../../hub/ingest/hub-policy";
-import { HubCounters } from "../../../hub/pipeline/hub-counters";
-import { createHubIngest, type HubIngest, type WriteContext } from "../../../hub/pipeline/hub-ingest";
-import { createTenantFleet } from "../../../hub/pipeline/tenant-runtime";
+import type { WriteContext } from "../../../hub/pipeline/hub-ingest";
+import { openTestHub, type TestHub } from "./hub-ingest-fixture";
 import { encodeWriteRequest, floatSeries, snappyCompress, snappyUncompress } from "../ingest/ingest-test-helpers";
 
 const root = mkdtempSync(join(tmpdir(), "hub-ingest-inflight-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 let dirs = 0;
 
-interface Hub {
-  ingest: HubIngest;
-  config: HubConfig;
-  dedupe: DedupeWindow;
-  forwarder: Forwarder;
-  counters: HubCounters;
-  close(): Promise<void>;
-}
+type Hub = TestHub;
 
 const open: Hub[] = [];
 afterEach(async () => {
@@ -39,51 +26,7 @@ afterEach(async () => {
 });
 
 async function newHub(): Promise<Hub> {
-  const dataDir = join(root, `hub${dirs++}`);
-  const parsed = await parseHubConfig(
-    `
-dataDir: ${JSON.stringify(dataDir)}
-hubId: test-hub
-upstreams: [{ name: prom, url: "http://127.0.0.1:9/api/v1/write", shards: 1 }]
-tenants: [{ id: acme, tokenFile: /t/acme.token }, { id: beta, tokenFile: /t/beta.token }]
-`,
-    "hub.yaml",
-    (file) => `token-of-${file}-0123456789`,
-  );
-  if (!parsed.ok) throw new Error(parsed.error);
-  const config = parsed.value;
-  const clock = fakeClock(Date.parse("2026-11-22T10:00:00Z"));
-  const log = silentLogger;
-  const dedupe = await openDedupeWindow({ dir: join(dataDir, "dedupe") }, { clock, log });
-  if (!dedupe.ok) throw new Error(JSON.stringify(dedupe.error));
-  const forwarder = await Forwarder.open(config.upstreams[0], dataDir, { clock, log, userAgent: "test" });
-  if (!forwarder.ok) throw new Error(forwarder.error);
-  const tenants = createTenantFleet(config, { clock, log });
-  if (!tenants.ok) throw new Error(tenants.error);
-  const counters = new HubCounters(tenants.value.labeler, () => clock.nowMs());
-  const policy = createHubSeriesPolicy({ rejectPiiValues: config.policy.rejectPiiValues, piiExemptLabels: config.policy.piiExemptLabels });
-  if (!policy.ok) throw new Error(policy.error);
-  const ingest = createHubIngest({
-    clock,
-    log,
-    config,
-    policy: policy.value,
-    dedupe: dedupe.value,
-    forwarders: new Map([[forwarder.value.name, forwarder.value]]),
-    tenants: tenants.value.byId,
-    counters,
-  });
-  const hub: Hub = {
-    ingest,
-    config,
-    dedupe: dedupe.value,
-    forwarder: forwarder.value,
-    counters,
-    async close() {
-      await forwarder.value.stop();
-      await dedupe.value.close();
-    },
-  };
+  const hub = await openTestHub(join(root, `hub${dirs++}`));
   open.push(hub);
   return hub;
 }
