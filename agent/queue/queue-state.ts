@@ -58,12 +58,15 @@ export function bytesOnDisk(state: QueueState): number {
 export function pendingTotals(state: QueueState): { records: number; bytes: number } {
   const head = headSegment(state);
   let records = 0;
+  for (const s of state.segments) records += unackedRecordsIn(state, s, head);
+  return { records, bytes: pendingBytes(state) };
+}
+
+/** Bytes of the segments after the ack position (frames and seals), without counting records. */
+export function pendingBytes(state: QueueState): number {
   let bytes = 0;
-  for (const s of state.segments) {
-    records += unackedRecordsIn(state, s, head);
-    bytes += Math.max(0, segmentEnd(s) - Math.max(s.start, state.ackOffset));
-  }
-  return { records, bytes };
+  for (const s of state.segments) bytes += Math.max(0, segmentEnd(s) - Math.max(s.start, state.ackOffset));
+  return bytes;
 }
 
 /** Drops a segment from the state (its file is already gone). */

@@ -119,7 +119,7 @@ export class Forwarder {
    */
   backlogBytes(): number {
     let bytes = 0;
-    for (const s of this.shards) if (s.sink.stats.consecutiveFailures === 0) bytes += s.queue.stats().bytesPending;
+    for (const s of this.shards) if (s.sink.stats.consecutiveFailures === 0) bytes += s.queue.bytesPending();
     return bytes;
   }
 

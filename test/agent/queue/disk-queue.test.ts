@@ -145,6 +145,7 @@ describe("disk queue", () => {
     const second = await open(dir);
     expect(second.queue.stats().recordsPending).toBe(53);
     expect(second.queue.stats().bytesPending).toBe(second.queue.stats().endOffset - second.queue.stats().ackOffset);
+    expect(second.queue.bytesPending()).toBe(second.queue.stats().bytesPending);
   });
 
   test("peek honours maxRecords and maxBytes but always returns at least one record", async () => {
@@ -211,10 +212,13 @@ describe("disk queue", () => {
     clock.advance(2000);
     expect(queue.stats()).toMatchObject({ recordsPending: 2, oldestRecordAgeMs: 7000 });
     expect(queue.stats().bytesPending).toBe(queue.stats().endOffset);
+    expect(queue.bytesPending()).toBe(queue.stats().endOffset);
     await ackThrough(queue, 1);
     expect(queue.stats()).toMatchObject({ recordsPending: 1, oldestRecordAgeMs: 2000 });
+    expect(queue.bytesPending()).toBe(queue.stats().endOffset - queue.stats().ackOffset);
     await ackThrough(queue, 1);
     expect(queue.stats()).toMatchObject({ recordsPending: 0, oldestRecordAgeMs: 0, bytesPending: 0 });
+    expect(queue.bytesPending()).toBe(0);
   });
 
   test("shares one fdatasync among concurrent appends with fsync batch", async () => {

@@ -51,6 +51,9 @@ export function memoryQueue(clock: Clock = fakeTimerClock): MemoryQueue {
         dropped: { corrupt: 0, full_low_priority: 0, full: 0, full_rejected: 0, disk_full: 0 },
       };
     },
+    bytesPending() {
+      return queue.stats().bytesPending;
+    },
     health: () => ({ state: "ok", reason: "ok", since: 0 }) as ReturnType<DiskQueue["health"]>,
     async close() {},
     pending: () => [...records],
