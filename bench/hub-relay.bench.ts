@@ -299,7 +299,8 @@ async function runRelay(relay: "hub" | "vmagent", work: string, round: number): 
     if (hub) {
       const m = await hub.metrics();
       const codes = m.filter((s) => s.name === "upstream_requests_total").map((s) => `${s.labels.code}: ${fmtNum(s.value)}`);
-      extra.push(`hub: tenant_samples_ingested_total ${fmtNum(sumMetric(m, "tenant_samples_ingested_total"))}; upstream_requests_total by code {${codes.join(", ")}}`);
+      const paced = `${fmtNum(sumMetric(m, "hub_ingest_paced_requests_total"))} requests, ${sumMetric(m, "hub_ingest_paced_seconds_total").toFixed(1)} s`;
+      extra.push(`hub: tenant_samples_ingested_total ${fmtNum(sumMetric(m, "tenant_samples_ingested_total"))}; upstream_requests_total by code {${codes.join(", ")}}; paced by intake pacing: ${paced}`);
       const logs = logSummary(readFileSync(join(dir, "hub.log"), "utf8"));
       if (logs.length) extra.push(`hub warn/error log lines: ${logs.slice(0, 6).map((l) => `${l.level} "${l.msg}" ×${l.count}`).join("; ")}`);
     } else if (vmagent) {
