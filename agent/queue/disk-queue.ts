@@ -200,7 +200,8 @@ async function startQueue(
       headTimestampMs ??= timestampMs;
     },
     onRecordDurable: (offset, p) => {
-      const header = config.recentBytes > 0 ? parseFrameHeader(p.frame, 0) : null;
+      // Checked first: a frame memory would not keep is not parsed into a record either.
+      const header = recent.accepts(p.frame.length) ? parseFrameHeader(p.frame, 0) : null;
       if (header === null) return;
       const payload = framePayload(p.frame, 0, header);
       recent.add({ offset, nextOffset: offset + p.frame.length, id: p.id, priority: p.priority, timestampMs: p.timestampMs, payload }, p.frame.length);

@@ -9,8 +9,8 @@
  * the exact offsets it has on disk, so a read served from memory returns what a read from disk
  * would: the same offsets, ids and payload bytes (the payload is a view of the frame that was
  * written). A read that runs out of held records before its limits (a seal, a frame too large to
- * hold) goes on from disk (disk-queue.ts readFrom). Bounded by frame bytes, oldest dropped first; acknowledged or shed ranges are
- * forgotten at once.
+ * hold) goes on from disk (disk-queue.ts readFrom). Bounded by frame bytes, oldest dropped
+ * first; acknowledged or shed ranges are forgotten at once.
  */
 import type { QueueRecord, ReadLimits, ReadResult } from "./record-reader";
 
@@ -33,10 +33,17 @@ export class RecentRecords {
     return this.byOffset.has(offset);
   }
 
+  /**
+   * Whether a frame of this size is kept at all: not with no memory, and not one larger than a
+   * quarter of it, which would flush everything else out for one read.
+   */
+  accepts(frameBytes: number): boolean {
+    return frameBytes > 0 && frameBytes <= this.maxBytes / 4;
+  }
+
   /** A durable record; `bytes` is its frame size. Records must come in offset order. */
   add(record: QueueRecord, bytes: number): void {
-    // A frame larger than a quarter of the memory would flush everything else out for one read.
-    if (bytes > this.maxBytes / 4) return;
+    if (!this.accepts(bytes)) return;
     this.byOffset.set(record.offset, { record, bytes });
     this.heldBytes += bytes;
     while (this.heldBytes > this.maxBytes) this.dropOldest();

@@ -3,7 +3,6 @@
  * the receiver sees the stable batch id, and the per-sink sample counters (enqueued, sent,
  * dropped) reach the self-metrics.
  */
-import { createServer, type Server } from "node:http";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +11,7 @@ import type { SeriesSnapshot } from "../../../agent/aggregate/aggregator";
 import { silentLogger, systemClock } from "../../../agent/core/deps";
 import { Delivery } from "../../../agent/pipeline/delivery";
 import { buildSelfMetrics } from "../../../agent/run/self-metrics";
+import { startReceiver } from "../../support/receiver";
 import { until } from "../../support/until";
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -20,19 +20,9 @@ afterEach(async () => {
 });
 
 async function receiver(statusFor: (n: number) => number) {
-  const batchIds: string[] = [];
-  let n = 0;
-  const server: Server = createServer((req, res) => {
-    req.resume();
-    req.on("end", () => {
-      batchIds.push(String(req.headers["x-edge-agent-batch-id"]));
-      res.writeHead(statusFor(n++));
-      res.end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
-  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/api/v1/write`, batchIds };
+  const rx = await startReceiver({ status: statusFor });
+  cleanups.push(() => rx.close());
+  return { url: rx.url, batchIds: () => rx.requests.map((r) => r.batchId) };
 }
 
 const series = (n: number): SeriesSnapshot[] =>
@@ -51,8 +41,8 @@ describe("Delivery", () => {
     await delivery.enqueue(series(3), [], 1_700_000_000_000);
     await delivery.enqueue(series(5), [], 1_700_000_010_000); // answered 400: dropped
     await delivery.enqueue(series(2), [], 1_700_000_020_000);
-    await until(() => delivery.stats()[0].recordsPending === 0 && rx.batchIds.length === 3);
-    expect(rx.batchIds).toEqual(["gs-1:1700000000000:0:0", "gs-1:1700000010000:1:0", "gs-1:1700000020000:2:0"]);
+    await until(() => delivery.stats()[0].recordsPending === 0 && rx.batchIds().length === 3);
+    expect(rx.batchIds()).toEqual(["gs-1:1700000000000:0:0", "gs-1:1700000010000:1:0", "gs-1:1700000020000:2:0"]);
     const [s] = delivery.stats();
     expect([s.samplesEnqueued, s.samplesSent, s.samplesDropped]).toEqual([10, 5, 5]);
 

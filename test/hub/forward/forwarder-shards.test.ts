@@ -4,7 +4,6 @@
  * only the configured shards take new appends.
  */
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import snappy from "snappyjs";
@@ -13,6 +12,7 @@ import { systemClock, type Logger } from "../../../agent/core/deps";
 import { snappyCompress } from "../../../agent/codec/snappy-compress";
 import { Forwarder, shardOf } from "../../../hub/forward/forwarder";
 import type { UpstreamConfig } from "../../../hub/config/hub-config";
+import { startReceiver } from "../../support/receiver";
 import { until } from "../../support/until";
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -20,21 +20,11 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-/** A store that answers 204 and keeps the decompressed bodies. */
+/** A store that answers 204; received(): the decompressed bodies, joined. */
 async function store(): Promise<{ url: string; received: () => string }> {
-  const bodies: string[] = [];
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      bodies.push(Buffer.from(snappy.uncompress(Buffer.concat(chunks))).toString("latin1"));
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  const port = (server.address() as { port: number }).port;
-  return { url: `http://127.0.0.1:${port}/api/v1/write`, received: () => bodies.join("") };
+  const rx = await startReceiver();
+  cleanups.push(() => rx.close());
+  return { url: rx.url, received: () => rx.requests.map((r) => Buffer.from(snappy.uncompress(r.body)).toString("latin1")).join("") };
 }
 
 function upstream(url: string, shards: number): UpstreamConfig {

@@ -4,13 +4,13 @@
  * end-to-end cases run the real write path (hub-ingest-fixture.ts) against a real HTTP store.
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, test } from "vitest";
 import { fakeClock, systemClock } from "../../../agent/core/deps";
 import type { WriteContext } from "../../../hub/pipeline/hub-ingest";
 import { IntakePacer } from "../../../hub/pipeline/intake-pacer";
+import { startReceiver, type Receiver } from "../../support/receiver";
 import { until } from "../../support/until";
 import { encodeWriteRequest, floatSeries, snappyCompress } from "../ingest/ingest-test-helpers";
 import { openTestHub, type TestHub } from "./hub-ingest-fixture";
@@ -81,26 +81,10 @@ describe("IntakePacer", () => {
 });
 
 /** A store answering `status` after `delayMs`, counting the requests it answered 2xx. */
-async function store(status: number, delayMs: number): Promise<{ url: string; accepted: () => number }> {
-  let accepted = 0;
-  const server: Server = createServer((req, res) => {
-    req.resume();
-    req.on("end", () =>
-      setTimeout(() => {
-        if (status < 300) accepted++;
-        res.writeHead(status).end();
-      }, delayMs),
-    );
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/api/v1/write`, accepted: () => accepted };
+async function store(status: number, delayMs: number): Promise<Receiver> {
+  const rx = await startReceiver({ status: () => status, delayMs });
+  cleanups.push(() => rx.close());
+  return rx;
 }
 
 async function hubFor(url: string): Promise<TestHub> {
