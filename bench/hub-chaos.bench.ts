@@ -3,7 +3,7 @@
  * same data dir and port, then check that every sample the hub acknowledged reached the store
  * with its exact value.
  *
- *   node_modules/bun/bin/bun.exe bench/hub-chaos.bench.ts [--kills 20] [--agents 50] [--seed 1]
+ *   node_modules/bun/bin/bun.exe bench/hub-chaos.bench.ts [--kills 20] [--agents 50] [--seed 1] [--hub-fsync never]
  *   (or: node scripts/run-benches.mjs --only hub-chaos;  BENCH_QUICK=1: 6 kills;  AGENT_BIN=…)
  *
  * Set-up (127.0.0.1 only): Prometheus 2.42 (remote-write receiver, fresh TSDB) ← a counting proxy
@@ -25,6 +25,8 @@
  *                          (at-least-once: a record delivered just before a kill is sent again
  *                          after the restart; the hub's dedupe should keep retried agent
  *                          batches from being queued twice)
+ * --hub-fsync never: the upstream's fsync policy "never" (acknowledged after write(2)); a kill -9
+ * must lose nothing then either, as the page cache outlives the process.
  * Verdict HUB-CHAOS: PASS only if missing = 0. The run is invalid (exit 1) when fewer kills than
  * asked happened, the hub did not drain within 90 s, or nothing was acknowledged.
  */
@@ -46,6 +48,9 @@ const arg = (name: string, dflt: number) => {
   return i === -1 ? dflt : Number(argv[i + 1]);
 };
 const KILLS = arg("kills", quick ? 6 : 20);
+const fsyncAt = argv.indexOf("--hub-fsync");
+const HUB_FSYNC = (fsyncAt === -1 ? undefined : argv[fsyncAt + 1]) as "batch" | "never" | undefined;
+if (HUB_FSYNC !== undefined && HUB_FSYNC !== "batch" && HUB_FSYNC !== "never") throw new Error(`--hub-fsync must be batch or never (got ${HUB_FSYNC})`);
 const AGENTS = arg("agents", 50);
 const SEED = arg("seed", 1);
 const UPTIME_MIN_MS = 2000;
@@ -80,7 +85,7 @@ async function main(): Promise<void> {
   const prom = await Prometheus.start(join(work, "prometheus"));
   const proxy = await CountingProxy.start(prom.writeUrl);
   const port = await freeTcpPort();
-  const config = writeHubConfig({ dataDir: join(work, "hub"), port, upstreamUrl: proxy.url, tenant: "chaos", token: TOKEN, maxRequestsPerSec: 200 });
+  const config = writeHubConfig({ dataDir: join(work, "hub"), port, upstreamUrl: proxy.url, tenant: "chaos", token: TOKEN, maxRequestsPerSec: 200, fsync: HUB_FSYNC });
   let hub = (await HubProc.start(config, port, logFile)).hub;
   let gen: FleetProcess | undefined;
   let keep = false;

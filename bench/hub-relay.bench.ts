@@ -7,6 +7,7 @@
  *   node_modules/bun/bin/bun.exe bench/hub-relay.bench.ts [--agents 1000] [--levels 200000,400000,max]
  *        [--search-steps 5] [--search-max 1200000] [--rounds 3] [--samples-per-series 1]
  *        [--in-flight 32] [--shards N] [--measure 15] [--only hub|vmagent] [--store victoria|counting]
+ *        [--hub-fsync batch|never]
  *   (or: node scripts/run-benches.mjs --only hub-relay;  BENCH_QUICK=1 for short windows and one
  *    round; AGENT_BIN=… another hub build)
  *
@@ -42,7 +43,9 @@
  * once). The hub runs with a YAML config: 1 upstream with the hub's default shard count (one per
  * CPU: 2 here; every shard fdatasyncs its own appends and keeps one request in flight upstream;
  * at 400k samples/s 2 shards cost hub and store ~12 % less CPU than 4), maxRequestsPerSec 100000
- * per shard (no ceiling); --shards N overrides the count.
+ * per shard (no ceiling); --shards N overrides the count. --hub-fsync never sets the upstream's
+ * fsync policy to never (acknowledged after write(2), not fdatasync: README "Durability and
+ * throughput"); the default is the hub's own, batch.
  * A null sink calibration first shows what the generator alone can push.
  * --store counting puts bench/lib/counting-store.ts in VictoriaMetrics' place: it decompresses and
  * counts every sample and stores nothing, so the relays' own throughput shows instead of the
@@ -89,6 +92,8 @@ const ROUNDS = Number(arg("rounds", quick ? "1" : "3"));
 const SAMPLES_PER_SERIES = Number(arg("samples-per-series", "1"));
 const IN_FLIGHT = Number(arg("in-flight", "32"));
 const SHARDS = argv.includes("--shards") ? Number(arg("shards", "")) : undefined;
+const HUB_FSYNC = arg("hub-fsync", "batch") as "batch" | "never";
+if (HUB_FSYNC !== "batch" && HUB_FSYNC !== "never") throw new Error(`--hub-fsync must be batch or never (got ${HUB_FSYNC})`);
 const SETTLE_SEC = quick ? 2 : 4;
 const MEASURE_SEC = Number(arg("measure", quick ? "8" : "15"));
 const WARMUP_SEC = quick ? 5 : 10;
@@ -170,7 +175,7 @@ async function runRelay(relay: "hub" | "vmagent", work: string, round: number): 
   let vmagent: Vmagent | undefined;
   if (relay === "hub") {
     const port = await freeTcpPort();
-    const config = writeHubConfig({ dataDir: join(dir, "data"), port, upstreamUrl: vm.writeUrl, tenant: "bench", token: TOKEN, shards: SHARDS, maxRequestsPerSec: 100_000 });
+    const config = writeHubConfig({ dataDir: join(dir, "data"), port, upstreamUrl: vm.writeUrl, tenant: "bench", token: TOKEN, shards: SHARDS, maxRequestsPerSec: 100_000, fsync: HUB_FSYNC });
     hub = (await HubProc.start(config, port, join(dir, "hub.log"))).hub;
     proc = hub.p;
     writeUrl = hub.writeUrl;
@@ -351,7 +356,7 @@ async function main(): Promise<void> {
   let keep = false;
   try {
     console.log(
-      `hub-relay: store ${COUNTING ? "counting (bench/lib/counting-store.ts; 'VM' columns are the store)" : "VictoriaMetrics"}; hub ${HUB_BIN}; ${AGENTS} agents × ${SERIES_PER_AGENT} series, ${SERIES_PER_AGENT * SAMPLES_PER_SERIES} samples/request, ${IN_FLIGHT} in flight; hub shards ${SHARDS ?? `default (${availableParallelism()} CPUs)`}; ` +
+      `hub-relay: store ${COUNTING ? "counting (bench/lib/counting-store.ts; 'VM' columns are the store)" : "VictoriaMetrics"}; hub ${HUB_BIN}; ${AGENTS} agents × ${SERIES_PER_AGENT} series, ${SERIES_PER_AGENT * SAMPLES_PER_SERIES} samples/request, ${IN_FLIGHT} in flight; hub shards ${SHARDS ?? `default (${availableParallelism()} CPUs)`}, fsync ${HUB_FSYNC}; ` +
         `levels ${LEVELS.filter(Number.isFinite).map(fmtRate).join(", ")}, then ${SEARCH_STEPS} search steps up to ${fmtRate(SEARCH_MAX)}${LEVELS.some((l) => !Number.isFinite(l)) ? ", then max" : ""}; ${MEASURE_SEC} s windows; ${ROUNDS} round(s); work dir ${work}`,
     );
     console.log(await calibrate());

@@ -35,7 +35,10 @@ const BENCHES = [
   { name: "hub-relay", file: "bench/hub-relay.bench.ts", verdict: "HUB-RELAY:", hub: true },
   // The same comparison with a store that is never the bottleneck (VictoriaMetrics is, on 2 cores).
   { name: "hub-relay-counting", file: "bench/hub-relay.bench.ts", args: ["--store", "counting", "--search-max", "2400000"], verdict: "HUB-RELAY:", hub: true },
+  // The same with the upstream's fsync policy "never" (acknowledged after write(2), README "Durability and throughput").
+  { name: "hub-relay-counting-fsync-never", file: "bench/hub-relay.bench.ts", args: ["--store", "counting", "--search-max", "2400000", "--hub-fsync", "never"], verdict: "HUB-RELAY:", hub: true },
   { name: "hub-chaos", file: "bench/hub-chaos.bench.ts", verdict: "HUB-CHAOS:", hub: true },
+  { name: "hub-chaos-fsync-never", file: "bench/hub-chaos.bench.ts", args: ["--hub-fsync", "never"], verdict: "HUB-CHAOS:", hub: true },
 ];
 
 const args = process.argv.slice(2);

@@ -36,7 +36,7 @@ export const MIN_SEGMENT_BYTES = 4096;
 export const MAX_SEGMENT_BYTES = 1024 * 1024 * 1024;
 export const DEFAULT_RECENT_BYTES = 1024 * 1024;
 
-const FSYNC_POLICIES: readonly FsyncPolicy[] = ["always", "batch", "never"];
+export const FSYNC_POLICIES: readonly FsyncPolicy[] = ["always", "batch", "never"];
 
 export function parseQueueConfig(input: DiskQueueConfig): Result<ResolvedQueueConfig, QueueError> {
   const fail = (message: string) => err<QueueError>({ code: "QUEUE_CONFIG", message });

@@ -168,6 +168,8 @@ export interface HubSetup {
   /** Queue shards; absent: the hub's default (one per CPU, 2 to 16). */
   shards?: number;
   maxRequestsPerSec: number;
+  /** The upstream's fsync policy; absent: the hub's default (batch). */
+  fsync?: "always" | "batch" | "never";
   logLevel?: "debug" | "info" | "warn" | "error";
   /** Extra YAML appended at the top level. */
   extraYaml?: string;
@@ -190,6 +192,7 @@ export function writeHubConfig(s: HubSetup): string {
       `  - name: store`,
       `    url: ${JSON.stringify(s.upstreamUrl)}`,
       ...(s.shards === undefined ? [] : [`    shards: ${s.shards}`]),
+      ...(s.fsync === undefined ? [] : [`    fsync: ${s.fsync}`]),
       `    maxRequestsPerSec: ${s.maxRequestsPerSec}`,
       `tenants:`,
       `  - id: ${s.tenant}`,

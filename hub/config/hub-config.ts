@@ -12,6 +12,7 @@ import { readFileSync } from "node:fs";
 import { availableParallelism, hostname } from "node:os";
 import { isListenAddress } from "../../agent/config/listen";
 import { list, num, obj, oneOf, str } from "../../agent/config/schema";
+import { FSYNC_POLICIES, type FsyncPolicy } from "../../agent/queue/config";
 import { err, ok, type Result } from "../../agent/core/result";
 import { parseYamlText } from "../../agent/platform/yaml";
 
@@ -37,6 +38,15 @@ export interface UpstreamConfig {
   /** Ceiling per shard while draining a backlog. */
   maxRequestsPerSec: number;
   queueMaxBytes: number;
+  /**
+   * When a write is acknowledged (the disk queue's fsync policy). "batch" (default): after an
+   * fdatasync shared by the writes waiting together, so an acknowledged write survives a power
+   * loss. "never": after write(2) into the page cache: it survives the hub being killed or
+   * crashing, not a crash of its host (the kernel writes it back within ~30 s); for hubs that
+   * must relay more than fdatasync allows (README "Durability and throughput"). "always": one
+   * fdatasync per write.
+   */
+  fsync: FsyncPolicy;
 }
 
 export interface TenantLimits {
@@ -216,6 +226,7 @@ const schema = obj({
         shards: num({ int: true, min: 1, max: 64 }),
         maxRequestsPerSec: num({ min: 0.1 }),
         queueMaxBytes: positiveInt,
+        fsync: oneOf(FSYNC_POLICIES),
       },
       { required: ["name", "url"] },
     ),
@@ -325,6 +336,7 @@ export function validateHubConfig(raw: unknown, readText: ReadText = readTextFil
       shards: u.shards ?? DEFAULT_SHARDS,
       maxRequestsPerSec: u.maxRequestsPerSec ?? 200,
       queueMaxBytes: u.queueMaxBytes ?? 2 * 1024 * 1024 * 1024,
+      fsync: u.fsync ?? "batch",
     })),
     tenants: [],
   };
@@ -394,7 +406,7 @@ export function applyHubFlags(base: HubConfig, flags: HubFlags, readText: ReadTe
   for (const u of flags.upstream ?? []) {
     if (!isHttpUrl(u)) return err(`--upstream must be an http(s) URL (got ${JSON.stringify(u)})`);
     const n = c.upstreams.length === 0 ? "default" : `upstream${c.upstreams.length}`;
-    c.upstreams.push({ name: n, url: u, shards: DEFAULT_SHARDS, maxRequestsPerSec: 200, queueMaxBytes: 2 * 1024 * 1024 * 1024 });
+    c.upstreams.push({ name: n, url: u, shards: DEFAULT_SHARDS, maxRequestsPerSec: 200, queueMaxBytes: 2 * 1024 * 1024 * 1024, fsync: "batch" });
   }
   for (const spec of flags.tenant ?? []) {
     const colon = spec.indexOf(":");

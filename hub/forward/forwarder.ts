@@ -16,6 +16,7 @@ import { join } from "node:path";
 import type { Clock, Logger } from "../../agent/core/deps";
 import { err, ok, type Result } from "../../agent/core/result";
 import { openDiskQueue, type DiskQueue, type QueueError } from "../../agent/queue/disk-queue";
+import { nodeQueueFs, type QueueFs } from "../../agent/queue/queue-fs";
 import { DEFAULT_RETRY_POLICY } from "../../agent/sinks/retry-policy";
 import { createRemoteWriteSink, type RemoteWriteSink } from "../../agent/sinks/remote-write/remote-write-sink";
 import type { UpstreamConfig } from "../config/hub-config";
@@ -29,6 +30,8 @@ export interface ForwarderDeps {
   /** Request signing (SigV4 for AMP); absent for plain or bearer/basic upstreams. */
   authorize?: Authorize;
   readText?: (file: string) => string;
+  /** The queue shards' file operations; default node:fs (tests count fdatasyncs here). */
+  queueFs?: QueueFs;
 }
 
 /** Memory for the newest records, shared out over an upstream's shards. */
@@ -179,8 +182,9 @@ async function openShard(config: UpstreamConfig, dataDir: string, k: number, aut
       // shards is ~2 s of a 1M samples/s relay (agent requests of ~10 KB per 300 samples), so
       // a forwarder running a little behind still reads nothing back from disk.
       recentBytes: Math.max(8 * 1024 * 1024, Math.floor(RECENT_BYTES / config.shards)),
+      fsync: config.fsync,
     },
-    { clock: deps.clock, log: deps.log },
+    { clock: deps.clock, log: deps.log, fs: deps.queueFs ?? nodeQueueFs },
   );
   if (!q.ok) return err(`upstream ${config.name}: cannot open queue shard ${k}: ${q.error.code}`);
   const sink = createRemoteWriteSink(

@@ -27,7 +27,7 @@ adminTokenFile: /t/admin.token
     if (!r.ok) return;
     expect(r.value.tenants[0].tokenHashes).toEqual([hashToken("token-of-tenant-a-0123456789")]);
     expect(r.value.tenants[0].upstreams).toEqual(["prom"]);
-    expect(r.value.upstreams[0]).toMatchObject({ shards: DEFAULT_SHARDS, maxRequestsPerSec: 200 });
+    expect(r.value.upstreams[0]).toMatchObject({ shards: DEFAULT_SHARDS, maxRequestsPerSec: 200, fsync: "batch" });
     expect(r.value.adminTokenHash).toBe(hashToken("admin-token-0123456789abcdef"));
     expect(r.value.maxTenantLabels).toBe(1000);
     expect(r.value.limits.paceBacklogBytes).toBe(16 * 1024 * 1024);
@@ -49,10 +49,17 @@ adminTokenFile: /t/admin.token
     [`upstreams: [{ name: p, url: "http://x", sigv4: { region: eu-west-1 }, bearerTokenFile: /t/a.token }]`, "sigv4 signs the request itself"],
     [`tls: { certFile: a, keyFile: b, requireClientCert: true }`, "tls.requireClientCert needs tls.clientCaFile"],
     [`limits: { paceBacklogBytes: -1 }`, "limits.paceBacklogBytes"],
+    [`upstreams: [{ name: p, url: "http://x", fsync: sometimes }]`, `upstreams[0].fsync must be one of "always", "batch", "never" (got "sometimes")`],
   ])("refuses %s", async (yaml, message) => {
     const r = await parse(yaml);
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.error).toContain(message);
+  });
+
+  it("takes an upstream's fsync policy (batch by default)", async () => {
+    const r = await parse(`upstreams: [{ name: p, url: "http://x", fsync: never }, { name: q, url: "http://y" }]`);
+    expect(r.ok).toBe(true);
+    if (r.ok) expect(r.value.upstreams.map((u) => u.fsync)).toEqual(["never", "batch"]);
   });
 
   it("refuses a tenant routed to an upstream of another residency, or to one without residency", async () => {
