@@ -39,7 +39,7 @@ import { SERIES_PER_AGENT } from "./lib/fleet-wire";
 import { CountingProxy } from "./lib/counting-proxy";
 import { Prometheus, logSummary, requireBinaries } from "./lib/chaos";
 import { fmtNum, freeTcpPort, median, prng, sleep, table, runIfMain } from "./lib/common";
-import { HUB_BIN, HubProc, requireFile, sumMetric, writeHubConfig } from "./lib/relays";
+import { HUB_BIN, HubProc, hubFsyncArg, requireFile, sumMetric, writeHubConfig } from "./lib/relays";
 
 const quick = process.env.BENCH_QUICK === "1";
 const argv = process.argv.slice(2);
@@ -48,9 +48,7 @@ const arg = (name: string, dflt: number) => {
   return i === -1 ? dflt : Number(argv[i + 1]);
 };
 const KILLS = arg("kills", quick ? 6 : 20);
-const fsyncAt = argv.indexOf("--hub-fsync");
-const HUB_FSYNC = (fsyncAt === -1 ? undefined : argv[fsyncAt + 1]) as "batch" | "never" | undefined;
-if (HUB_FSYNC !== undefined && HUB_FSYNC !== "batch" && HUB_FSYNC !== "never") throw new Error(`--hub-fsync must be batch or never (got ${HUB_FSYNC})`);
+const HUB_FSYNC = hubFsyncArg(argv);
 const AGENTS = arg("agents", 50);
 const SEED = arg("seed", 1);
 const UPTIME_MIN_MS = 2000;

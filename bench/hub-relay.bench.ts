@@ -74,7 +74,7 @@ import type { FleetSummary, WindowStats } from "./lib/fleet-generator";
 import { SERIES_PER_AGENT } from "./lib/fleet-wire";
 import { logSummary } from "./lib/chaos";
 import { fmtNum, freeTcpPort, prng, sleep, table, runIfMain } from "./lib/common";
-import { CpuWindow, HUB_BIN, HubProc, Proc, VICTORIA_BIN, VMAGENT_BIN, Victoria, Vmagent, requireFile, startNullSink, sumMetric, writeHubConfig } from "./lib/relays";
+import { CpuWindow, HUB_BIN, HubProc, Proc, VICTORIA_BIN, VMAGENT_BIN, Victoria, Vmagent, hubFsyncArg, requireFile, startNullSink, sumMetric, writeHubConfig } from "./lib/relays";
 
 const quick = process.env.BENCH_QUICK === "1";
 const argv = process.argv.slice(2);
@@ -92,8 +92,7 @@ const ROUNDS = Number(arg("rounds", quick ? "1" : "3"));
 const SAMPLES_PER_SERIES = Number(arg("samples-per-series", "1"));
 const IN_FLIGHT = Number(arg("in-flight", "32"));
 const SHARDS = argv.includes("--shards") ? Number(arg("shards", "")) : undefined;
-const HUB_FSYNC = arg("hub-fsync", "batch") as "batch" | "never";
-if (HUB_FSYNC !== "batch" && HUB_FSYNC !== "never") throw new Error(`--hub-fsync must be batch or never (got ${HUB_FSYNC})`);
+const HUB_FSYNC = hubFsyncArg(argv) ?? "batch";
 const SETTLE_SEC = quick ? 2 : 4;
 const MEASURE_SEC = Number(arg("measure", quick ? "8" : "15"));
 const WARMUP_SEC = quick ? 5 : 10;

@@ -175,6 +175,15 @@ export interface HubSetup {
   extraYaml?: string;
 }
 
+/** `--hub-fsync batch|never` from a bench's argv (README "Durability and throughput"); undefined when absent. */
+export function hubFsyncArg(argv: readonly string[]): "batch" | "never" | undefined {
+  const i = argv.indexOf("--hub-fsync");
+  if (i === -1) return undefined;
+  const v = argv[i + 1];
+  if (v !== "batch" && v !== "never") throw new Error(`--hub-fsync must be batch or never (got ${v})`);
+  return v;
+}
+
 /** Writes `<dataDir>/hub.yaml` (and the tenant token file); returns the config path. */
 export function writeHubConfig(s: HubSetup): string {
   mkdirSync(s.dataDir, { recursive: true });

@@ -16,7 +16,7 @@ import { join } from "node:path";
 import type { Clock, Logger } from "../../agent/core/deps";
 import { err, ok, type Result } from "../../agent/core/result";
 import { openDiskQueue, type DiskQueue, type QueueError } from "../../agent/queue/disk-queue";
-import { nodeQueueFs, type QueueFs } from "../../agent/queue/queue-fs";
+import type { QueueFs } from "../../agent/queue/queue-fs";
 import { DEFAULT_RETRY_POLICY } from "../../agent/sinks/retry-policy";
 import { createRemoteWriteSink, type RemoteWriteSink } from "../../agent/sinks/remote-write/remote-write-sink";
 import type { UpstreamConfig } from "../config/hub-config";
@@ -99,6 +99,11 @@ export class Forwarder {
         });
       }
       shards.push(shard.value);
+    }
+    if (config.fsync === "never") {
+      deps.log.warn("Writes for this upstream are acknowledged after write(2), before fdatasync (fsync: never): they survive a hub crash, not a crash or power loss of this host.", {
+        upstream: config.name,
+      });
     }
     return ok(new Forwarder(config, shards));
   }
@@ -184,7 +189,7 @@ async function openShard(config: UpstreamConfig, dataDir: string, k: number, aut
       recentBytes: Math.max(8 * 1024 * 1024, Math.floor(RECENT_BYTES / config.shards)),
       fsync: config.fsync,
     },
-    { clock: deps.clock, log: deps.log, fs: deps.queueFs ?? nodeQueueFs },
+    { clock: deps.clock, log: deps.log, fs: deps.queueFs },
   );
   if (!q.ok) return err(`upstream ${config.name}: cannot open queue shard ${k}: ${q.error.code}`);
   const sink = createRemoteWriteSink(
