@@ -142,6 +142,9 @@ export const DEFAULT_TENANT_LIMITS: TenantLimits = {
  */
 export const DEFAULT_SHARDS = Math.max(2, Math.min(16, availableParallelism()));
 
+/** An upstream's settings when the config (or --upstream) leaves them out. */
+const UPSTREAM_DEFAULTS = { shards: DEFAULT_SHARDS, maxRequestsPerSec: 200, queueMaxBytes: 2 * 1024 * 1024 * 1024, fsync: "batch" } as const satisfies Partial<UpstreamConfig>;
+
 export const DEFAULT_CRITICAL_METRICS = ["up", "*_slo_*", "gameplay_*"];
 
 export function defaultHubConfig(): HubConfig {
@@ -333,10 +336,10 @@ export function validateHubConfig(raw: unknown, readText: ReadText = readTextFil
       basicAuth: u.basicAuth,
       tenantHeader: u.tenantHeader,
       queryUrl: u.queryUrl,
-      shards: u.shards ?? DEFAULT_SHARDS,
-      maxRequestsPerSec: u.maxRequestsPerSec ?? 200,
-      queueMaxBytes: u.queueMaxBytes ?? 2 * 1024 * 1024 * 1024,
-      fsync: u.fsync ?? "batch",
+      shards: u.shards ?? UPSTREAM_DEFAULTS.shards,
+      maxRequestsPerSec: u.maxRequestsPerSec ?? UPSTREAM_DEFAULTS.maxRequestsPerSec,
+      queueMaxBytes: u.queueMaxBytes ?? UPSTREAM_DEFAULTS.queueMaxBytes,
+      fsync: u.fsync ?? UPSTREAM_DEFAULTS.fsync,
     })),
     tenants: [],
   };
@@ -406,7 +409,7 @@ export function applyHubFlags(base: HubConfig, flags: HubFlags, readText: ReadTe
   for (const u of flags.upstream ?? []) {
     if (!isHttpUrl(u)) return err(`--upstream must be an http(s) URL (got ${JSON.stringify(u)})`);
     const n = c.upstreams.length === 0 ? "default" : `upstream${c.upstreams.length}`;
-    c.upstreams.push({ name: n, url: u, shards: DEFAULT_SHARDS, maxRequestsPerSec: 200, queueMaxBytes: 2 * 1024 * 1024 * 1024, fsync: "batch" });
+    c.upstreams.push({ name: n, url: u, ...UPSTREAM_DEFAULTS });
   }
   for (const spec of flags.tenant ?? []) {
     const colon = spec.indexOf(":");

@@ -12,7 +12,7 @@ import { systemClock, type Logger } from "../../../agent/core/deps";
 import { snappyCompress } from "../../../agent/codec/snappy-compress";
 import { Forwarder, shardOf } from "../../../hub/forward/forwarder";
 import type { UpstreamConfig } from "../../../hub/config/hub-config";
-import { nodeQueueFs, type QueueFs } from "../../../agent/queue/queue-fs";
+import { createFaultFs } from "../../agent/queue/fault-fs";
 import { startReceiver } from "../../support/receiver";
 import { until } from "../../support/until";
 
@@ -32,25 +32,6 @@ function upstream(url: string, shards: number, fsync: UpstreamConfig["fsync"] = 
   return { name: "store", url, shards, maxRequestsPerSec: 1000, queueMaxBytes: 256 * 1024 * 1024, fsync };
 }
 
-/** node:fs with every fdatasync of a queue segment or checkpoint counted. */
-function countingFs(): QueueFs & { syncs: number } {
-  const fs = {
-    ...nodeQueueFs,
-    syncs: 0,
-    async open(path: string, mode: "read" | "create" | "update") {
-      const file = await nodeQueueFs.open(path, mode);
-      return {
-        ...file,
-        sync: () => {
-          fs.syncs++;
-          return file.sync();
-        },
-      };
-    },
-  };
-  return fs;
-}
-
 function capturingLog(): Logger & { warnings: { msg: string; fields?: Record<string, unknown> }[] } {
   const warnings: { msg: string; fields?: Record<string, unknown> }[] = [];
   return { debug() {}, info() {}, error() {}, warn: (msg, fields) => void warnings.push({ msg, fields }), warnings };
@@ -62,22 +43,22 @@ describe("forwarder durability (upstreams[].fsync)", () => {
       const dataDir = mkdtempSync(join(tmpdir(), "forwarder-fsync-"));
       cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
       const { url, received } = await store();
-      const fs = countingFs();
+      const fs = createFaultFs(); // counts every fdatasync of a segment or checkpoint
       const log = capturingLog();
       const f = await Forwarder.open(upstream(url, 1, fsync), dataDir, { clock: systemClock, log, userAgent: "test", queueFs: fs });
       if (!f.ok) throw new Error(f.error);
       cleanups.push(() => f.value.stop());
-      const opened = fs.syncs;
+      const opened = fs.calls.sync;
       for (let i = 0; i < 3; i++) {
-        const before = fs.syncs;
+        const before = fs.calls.sync;
         expect((await f.value.append("host-1", snappyCompress(Buffer.from(`r-${i};`)), "t", `host-1:${i}`, 1)).ok).toBe(true);
         // batch: the append resolved only after its own fdatasync; never: none ran for it.
-        expect(fs.syncs - before).toBe(expectSyncs ? 1 : 0);
+        expect(fs.calls.sync - before).toBe(expectSyncs ? 1 : 0);
       }
       f.value.start();
       await until(() => f.value.stats().recordsPending === 0, 10_000);
       expect(received()).toBe("r-0;r-1;r-2;");
-      if (!expectSyncs) expect(fs.syncs).toBe(opened);
+      if (!expectSyncs) expect(fs.calls.sync).toBe(opened);
       // An SRE reading the log learns that this upstream's acknowledgements skip fdatasync.
       expect(log.warnings.map((w) => w.msg.includes("fsync: never"))).toEqual(expectSyncs ? [] : [true]);
     });
