@@ -6,8 +6,6 @@
  */
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
-import { createSocket } from "node:dgram";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -171,27 +169,9 @@ export function requireBun(): void {
 // ---------------------------------------------------------------------------------------------
 // Ports
 
-export function freeTcpPort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-  });
-}
-
-export function freeUdpPort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createSocket("udp4");
-    s.once("error", rej);
-    s.bind(0, "127.0.0.1", () => {
-      const port = s.address().port;
-      s.close(() => res(port));
-    });
-  });
-}
+// Below the kernel's ephemeral range, so no outgoing connection takes one between probe and bind
+// (test/support/agent-process.ts, where the tests get theirs too).
+export { freePort as freeTcpPort, freeUdpPort } from "../../test/support/agent-process";
 
 // ---------------------------------------------------------------------------------------------
 // /proc

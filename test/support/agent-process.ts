@@ -4,7 +4,7 @@
  * `npm test` does).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { createSocket } from "node:dgram";
 import { tmpdir } from "node:os";
@@ -19,27 +19,56 @@ export function requireBinary(): string {
   return AGENT_BINARY;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolvePort(port));
-    });
-  });
+/**
+ * Ports handed to the processes under test come from below the kernel's ephemeral range
+ * (/proc/sys/net/ipv4/ip_local_port_range, usually 32768–60999). A port from listen(0) is an
+ * ephemeral one: between our probe closing it and the binary binding it, any outgoing connection
+ * on the box (a fetch, a forwarder) could be given it, and the binary then failed to start
+ * ("Is port … in use?", seen once in CI). Below the range only another listener can take it.
+ */
+const PORT_RANGE = portRange();
+
+function portRange(): { from: number; to: number } {
+  let ephemeralLow = 32768;
+  try {
+    ephemeralLow = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]) || ephemeralLow;
+  } catch {}
+  return { from: 10_000, to: Math.max(10_100, ephemeralLow) };
 }
 
-/** A UDP port nobody holds right now. */
-export async function freeUdpPort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const s = createSocket("udp4");
-    s.once("error", reject);
-    s.bind(0, "127.0.0.1", () => {
-      const port = s.address().port;
-      s.close(() => resolvePort(port));
-    });
-  });
+/** A port in PORT_RANGE that `probe` could bind just now: random start, then the next ones. */
+async function portBelowEphemeral(probe: (port: number) => Promise<boolean>): Promise<number> {
+  const { from, to } = PORT_RANGE;
+  const start = from + Math.floor(Math.random() * (to - from));
+  for (let i = 0; i < to - from; i++) {
+    const port = from + ((start - from + i) % (to - from));
+    if (await probe(port)) return port;
+  }
+  throw new Error(`no free loopback port in ${from}–${to - 1}`);
+}
+
+/** A TCP port nobody listens on right now, outside the ephemeral range. */
+export function freePort(): Promise<number> {
+  return portBelowEphemeral(
+    (port) =>
+      new Promise((done) => {
+        const srv = createServer();
+        srv.once("error", () => done(false));
+        srv.listen(port, "127.0.0.1", () => srv.close(() => done(true)));
+      }),
+  );
+}
+
+/** A UDP port nobody holds right now, outside the ephemeral range. */
+export function freeUdpPort(): Promise<number> {
+  return portBelowEphemeral(
+    (port) =>
+      new Promise((done) => {
+        const s = createSocket("udp4");
+        s.once("error", () => done(false));
+        s.bind(port, "127.0.0.1", () => s.close(() => done(true)));
+      }),
+  );
 }
 
 export interface AgentHandle {
