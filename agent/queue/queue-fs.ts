@@ -14,7 +14,9 @@
  * shards' fdatasyncs, and the group waited for a pool thread twice (write, then sync). Hub relay
  * bench into a counting store (32 in flight): 1.26–1.27M → 1.38–1.41M samples/s sustained.
  * fdatasync stays asynchronous: it waits for the disk (0.3–1.5 ms here), and on the event loop
- * it would hold every other request for that long (tried: 0.77M samples/s).
+ * it would hold every other request for that long (tried: 0.77M samples/s). The hub runs it on
+ * threads of its own whose completion it polls for (createNodeQueueFs({ datasync }),
+ * sync-threads.ts).
  *
  * Errors are thrown as the runtime's errno errors (`{ code: "ENOSPC" }` …); the queue turns them
  * into QueueError values at its boundary.
@@ -47,32 +49,46 @@ export interface QueueFs {
 
 const FLAGS = { read: "r", create: "wx+", update: "r+" } as const;
 
-export const nodeQueueFs: QueueFs = {
-  mkdirp: async (dir) => {
-    await mkdir(dir, { recursive: true });
-  },
-  list: (dir) => readdir(dir),
-  open: async (path, mode) => wrapHandle(await open(path, FLAGS[mode])),
-  remove: (path) => unlink(path),
-  rename: (from, to) => rename(from, to),
-  syncDir: async (dir) => {
-    let handle: FileHandle | undefined;
-    try {
-      handle = await open(dir, "r");
-      await handle.sync();
-    } catch {
-      // Some filesystems refuse fsync on a directory; the entry change itself is still atomic.
-    } finally {
-      await handle?.close();
-    }
-  },
-};
+export interface NodeQueueFsOptions {
+  /**
+   * fdatasync for the files' sync(); default the runtime's async FileHandle.datasync(). The hub
+   * passes its sync threads' (sync-threads.ts).
+   */
+  datasync?: (fd: number) => Promise<void>;
+}
 
-function wrapHandle(handle: FileHandle): QueueFile {
+/** The real QueueFs on node:fs. */
+export function createNodeQueueFs(options: NodeQueueFsOptions = {}): QueueFs {
+  const { datasync } = options;
+  return {
+    mkdirp: async (dir) => {
+      await mkdir(dir, { recursive: true });
+    },
+    list: (dir) => readdir(dir),
+    open: async (path, mode) => wrapHandle(await open(path, FLAGS[mode]), datasync),
+    remove: (path) => unlink(path),
+    rename: (from, to) => rename(from, to),
+    syncDir: async (dir) => {
+      let handle: FileHandle | undefined;
+      try {
+        handle = await open(dir, "r");
+        await handle.sync();
+      } catch {
+        // Some filesystems refuse fsync on a directory; the entry change itself is still atomic.
+      } finally {
+        await handle?.close();
+      }
+    },
+  };
+}
+
+export const nodeQueueFs: QueueFs = createNodeQueueFs();
+
+function wrapHandle(handle: FileHandle, datasync?: (fd: number) => Promise<void>): QueueFile {
   return {
     read: async (buf, length, position) => readSync(handle.fd, buf, 0, length, position),
     write: (chunks, position) => writeAll(handle, chunks, position),
-    sync: () => handle.datasync(),
+    sync: datasync ? () => datasync(handle.fd) : () => handle.datasync(),
     truncate: (bytes) => handle.truncate(bytes),
     size: async () => (await handle.stat()).size,
     close: () => handle.close(),

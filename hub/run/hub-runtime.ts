@@ -15,7 +15,9 @@ import { processFamilies } from "../../agent/run/self-metrics";
 import { renderPrometheusText } from "../../agent/admin/prom-text";
 import type { Clock, Logger } from "../../agent/core/deps";
 import { err, ok, type Result } from "../../agent/core/result";
-import { startHttpServer, type HttpServerHandle } from "../../agent/platform/http-server";
+import { startHttpServer, type HttpHandler, type HttpServerHandle } from "../../agent/platform/http-server";
+import { createNodeQueueFs } from "../../agent/queue/queue-fs";
+import { createSyncThreads, type SyncThreads } from "../../agent/queue/sync-threads";
 import { VERSION } from "../../agent/version";
 import { TenantAuth } from "../auth/tenant-auth";
 import type { HubConfig } from "../config/hub-config";
@@ -41,6 +43,7 @@ export class HubRuntime {
   private server?: HttpServerHandle;
   private readonly forwarders = new Map<string, Forwarder>();
   private dedupe?: DedupeWindow;
+  private syncThreads?: SyncThreads;
   private tenants?: TenantFleet;
   private counters?: HubCounters;
   private fleet?: Fleet;
@@ -68,6 +71,15 @@ export class HubRuntime {
     if (!dedupe.ok) return err(`dedupe window: ${dedupe.error.message}`);
     this.dedupe = dedupe.value;
 
+    // One fdatasync thread per queue shard that syncs (a shard runs one sync at a time); finished
+    // syncs are polled for at the start of every request (agent/queue/sync-threads.ts).
+    const syncThreads = createSyncThreads(
+      config.upstreams.reduce((n, u) => n + (u.fsync === "never" ? 0 : u.shards), 0),
+      log,
+    );
+    this.syncThreads = syncThreads;
+    const queueFs = createNodeQueueFs({ datasync: syncThreads.datasync });
+
     for (const u of config.upstreams) {
       let authorize: Authorize | undefined;
       if (u.sigv4) {
@@ -77,7 +89,7 @@ export class HubRuntime {
         if (!signer.ok) return this.fail(`upstream ${u.name}: ${signer.error}`);
         authorize = signer.value;
       }
-      const f = await Forwarder.open(u, config.dataDir, { clock, log, userAgent: `edge-hub/${VERSION}`, authorize });
+      const f = await Forwarder.open(u, config.dataDir, { clock, log, userAgent: `edge-hub/${VERSION}`, authorize, queueFs });
       if (!f.ok) return this.fail(f.error);
       this.forwarders.set(u.name, f.value);
     }
@@ -111,7 +123,7 @@ export class HubRuntime {
     this.ingest = ingest;
     for (const f of this.forwarders.values()) f.start();
 
-    const handler = createHubHandler({
+    const hubHandler = createHubHandler({
       config,
       auth: new TenantAuth(config.tenants, config.adminTokenHash, config.clientCert),
       ingest,
@@ -123,6 +135,10 @@ export class HubRuntime {
       renderMetrics: () => this.renderMetrics(),
       status: () => this.status(),
     });
+    const handler: HttpHandler = (req) => {
+      syncThreads.poll();
+      return hubHandler(req);
+    };
     let tls;
     if (config.tls) {
       try {
@@ -189,6 +205,7 @@ export class HubRuntime {
     await this.tenants?.saveCost();
     for (const f of this.forwarders.values()) await f.stop();
     this.forwarders.clear();
+    this.syncThreads?.close();
     await this.dedupe?.close();
     this.dedupe = undefined;
   }
@@ -247,6 +264,15 @@ export class HubRuntime {
         samples: stats.flatMap((s) => Object.entries(s.dropped).map(([reason, n]) => ({ labels: [["upstream", s.upstream], ["reason", reason]] as [string, string][], value: n }))),
       },
     );
+    if (this.syncThreads) {
+      const sync = this.syncThreads.stats();
+      families.push(
+        { name: "hub_queue_fsyncs_total", help: "fdatasyncs of the hub's disk queues (each makes a group of writes durable before they are answered).", type: "counter", samples: [{ labels: [], value: sync.syncs }] },
+        { name: "hub_queue_fsync_seconds_total", help: "Time from asking for a queue fdatasync to seeing it done, summed; divided by hub_queue_fsyncs_total, the mean wait a write adds.", type: "counter", samples: [{ labels: [], value: sync.seconds }] },
+        { name: "hub_queue_fsync_failures_total", help: "Queue fdatasyncs that failed (the writes they covered were answered 503 and are retried by their senders).", type: "counter", samples: [{ labels: [], value: sync.failures }] },
+        { name: "hub_queue_fsync_threads", help: "Threads running queue fdatasyncs (one per syncing queue shard; 0 after a thread failure: syncs then run on the runtime's pool).", type: "gauge", samples: [{ labels: [], value: sync.threads }] },
+      );
+    }
     if (this.dedupe) families.push(...this.dedupe.families());
     families.push(...processFamilies());
     if (this.fleet) {

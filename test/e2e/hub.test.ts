@@ -284,6 +284,12 @@ describe("agent hub in front of Prometheus 2.42", () => {
     // The writes above went to a Prometheus that keeps up: none of them was held by intake pacing.
     expect(text).toMatch(/^hub_ingest_paced_requests_total 0$/m);
     expect(text).toMatch(/^hub_ingest_paced_seconds_total 0$/m);
+    // Queue fdatasyncs ran on the hub's sync threads inside the compiled binary (one per shard
+    // of the one upstream), and none failed.
+    expect(await hub.metric("hub_queue_fsyncs_total")).toBeGreaterThan(0);
+    expect(await hub.metric("hub_queue_fsync_seconds_total")).toBeGreaterThan(0);
+    expect(await hub.metric("hub_queue_fsync_failures_total")).toBe(0);
+    expect(await hub.metric("hub_queue_fsync_threads")).toBeGreaterThanOrEqual(1);
     expect((await fetch(`${hub.url}/-/ready`)).status).toBe(200);
     expect((await fetch(`${hub.url}/-/healthy`)).status).toBe(200);
     expect((await fetch(`${hub.url}/api/v1/fleet`)).status).toBe(401);
