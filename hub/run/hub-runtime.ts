@@ -39,6 +39,9 @@ export interface HubDeps {
   signerFor?: (upstream: HubConfig["upstreams"][number]) => Promise<Result<Authorize, string>>;
 }
 
+/** fdatasync threads at most; more syncing shards than this wait for a free one. */
+const MAX_SYNC_THREADS = 8;
+
 export class HubRuntime {
   private server?: HttpServerHandle;
   private readonly forwarders = new Map<string, Forwarder>();
@@ -71,12 +74,11 @@ export class HubRuntime {
     if (!dedupe.ok) return err(`dedupe window: ${dedupe.error.message}`);
     this.dedupe = dedupe.value;
 
-    // One fdatasync thread per queue shard that syncs (a shard runs one sync at a time); finished
-    // syncs are polled for at the start of every request (agent/queue/sync-threads.ts).
-    const syncThreads = createSyncThreads(
-      config.upstreams.reduce((n, u) => n + (u.fsync === "never" ? 0 : u.shards), 0),
-      log,
-    );
+    // One fdatasync thread per queue shard that syncs (a shard runs one sync at a time), at most
+    // MAX_SYNC_THREADS (~4 MiB each under Bun); finished syncs are polled for at the start of
+    // every request (agent/queue/sync-threads.ts).
+    const syncingShards = config.upstreams.reduce((n, u) => n + (u.fsync === "never" ? 0 : u.shards), 0);
+    const syncThreads = createSyncThreads(Math.min(MAX_SYNC_THREADS, syncingShards), log);
     this.syncThreads = syncThreads;
     const queueFs = createNodeQueueFs({ datasync: syncThreads.datasync });
 
@@ -268,7 +270,7 @@ export class HubRuntime {
       const sync = this.syncThreads.stats();
       families.push(
         { name: "hub_queue_fsyncs_total", help: "fdatasyncs of the hub's disk queues (each makes a group of writes durable before they are answered).", type: "counter", samples: [{ labels: [], value: sync.syncs }] },
-        { name: "hub_queue_fsync_seconds_total", help: "Time from asking for a queue fdatasync to seeing it done, summed; divided by hub_queue_fsyncs_total, the mean wait a write adds.", type: "counter", samples: [{ labels: [], value: sync.seconds }] },
+        { name: "hub_queue_fsync_seconds_total", help: "Time from asking for a queue fdatasync to seeing it done, summed; divided by hub_queue_fsyncs_total, the mean time one takes.", type: "counter", samples: [{ labels: [], value: sync.seconds }] },
         { name: "hub_queue_fsync_failures_total", help: "Queue fdatasyncs that failed (the writes they covered were answered 503 and are retried by their senders).", type: "counter", samples: [{ labels: [], value: sync.failures }] },
         { name: "hub_queue_fsync_threads", help: "Threads running queue fdatasyncs (one per syncing queue shard; 0 after a thread failure: syncs then run on the runtime's pool).", type: "gauge", samples: [{ labels: [], value: sync.threads }] },
       );
