@@ -12,12 +12,15 @@
  * fdatasync and then stores a sequence number in shared memory; `poll()` is one atomic load per
  * thread, cheap enough to call at the start of every request, so a finished sync is seen between
  * two requests instead of after the whole burst. The thread also posts a message, which wakes
- * an idle loop. Hub relay bench into a counting store, 2M samples/s offered, 32 in flight: the
+ * an idle loop (holding it back 0.3 ms to let a poll get there first measured slower: 1.49–1.51M
+ * against 1.54–1.56M). Hub relay bench into a counting store, 2M samples/s offered, 32 in flight: the
  * queue append fell from 2.9 to 0.9–1.2 ms (p50) and the hub accepted 1.45–1.58M samples/s
  * instead of 1.33–1.37M. Without the polling (wake message only) it accepted 1.33M: the threads
  * alone do not help, seeing the completion early does.
  *
- * One sync per thread at a time; more wait in FIFO order for a free thread. After close(), or if
+ * One sync per thread at a time; more wait in FIFO order for a free thread. (Letting a shard write
+ * its next group and start its sync while the previous one runs, on a second thread, was slower in
+ * the same bench: 1.47–1.49M against 1.55–1.60M; more, smaller syncs.) After close(), or if
  * a thread cannot start, datasync() runs on the runtime's own async fdatasync. A thread that dies
  * fails the sync it was running (the caller treats it as a failed write, its sender retries), is
  * logged, and from then on every sync runs on the runtime's fdatasync.
