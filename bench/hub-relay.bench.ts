@@ -1,13 +1,13 @@
 /**
  * Hub relay throughput versus vmagent, same generator, same run:
  *
- *   (a) fleet generator → dist/agent hub (disk queue, fsync before 204) → VictoriaMetrics
+ *   (a) fleet generator → dist/agent hub (disk queue, fdatasync before 204, at most one per shard every 4 ms) → VictoriaMetrics
  *   (b) fleet generator → vmagent 1.79 (its own file-backed queue)     → VictoriaMetrics
  *
  *   node_modules/bun/bin/bun.exe bench/hub-relay.bench.ts [--agents 1000] [--levels 200000,400000,max]
  *        [--search-steps 5] [--search-max 1200000] [--rounds 3] [--samples-per-series 1]
  *        [--in-flight 32] [--shards N] [--measure 15] [--only hub|vmagent] [--store victoria|counting]
- *        [--hub-fsync batch|never]
+ *        [--hub-fsync batch|never] [--hub-fsync-interval-ms N]
  *   (or: node scripts/run-benches.mjs --only hub-relay;  BENCH_QUICK=1 for short windows and one
  *    round; AGENT_BIN=… another hub build)
  *
@@ -93,6 +93,9 @@ const SAMPLES_PER_SERIES = Number(arg("samples-per-series", "1"));
 const IN_FLIGHT = Number(arg("in-flight", "32"));
 const SHARDS = argv.includes("--shards") ? Number(arg("shards", "")) : undefined;
 const HUB_FSYNC = hubFsyncArg(argv) ?? "batch";
+/** --hub-fsync-interval-ms N: the upstream's fsyncIntervalMs; absent: the hub's default. */
+const HUB_FSYNC_INTERVAL_MS = argv.includes("--hub-fsync-interval-ms") ? Number(arg("hub-fsync-interval-ms", "")) : undefined;
+if (HUB_FSYNC_INTERVAL_MS !== undefined && !(HUB_FSYNC_INTERVAL_MS >= 0)) throw new Error("--hub-fsync-interval-ms must be a number of ms >= 0");
 const SETTLE_SEC = quick ? 2 : 4;
 const MEASURE_SEC = Number(arg("measure", quick ? "8" : "15"));
 const WARMUP_SEC = quick ? 5 : 10;
@@ -174,7 +177,7 @@ async function runRelay(relay: "hub" | "vmagent", work: string, round: number): 
   let vmagent: Vmagent | undefined;
   if (relay === "hub") {
     const port = await freeTcpPort();
-    const config = writeHubConfig({ dataDir: join(dir, "data"), port, upstreamUrl: vm.writeUrl, tenant: "bench", token: TOKEN, shards: SHARDS, maxRequestsPerSec: 100_000, fsync: HUB_FSYNC });
+    const config = writeHubConfig({ dataDir: join(dir, "data"), port, upstreamUrl: vm.writeUrl, tenant: "bench", token: TOKEN, shards: SHARDS, maxRequestsPerSec: 100_000, fsync: HUB_FSYNC, fsyncIntervalMs: HUB_FSYNC_INTERVAL_MS });
     hub = (await HubProc.start(config, port, join(dir, "hub.log"))).hub;
     proc = hub.p;
     writeUrl = hub.writeUrl;
@@ -304,7 +307,7 @@ async function runRelay(relay: "hub" | "vmagent", work: string, round: number): 
       const m = await hub.metrics();
       const codes = m.filter((s) => s.name === "upstream_requests_total").map((s) => `${s.labels.code}: ${fmtNum(s.value)}`);
       const paced = `${fmtNum(sumMetric(m, "hub_ingest_paced_requests_total"))} requests, ${sumMetric(m, "hub_ingest_paced_seconds_total").toFixed(1)} s`;
-      extra.push(`hub: tenant_samples_ingested_total ${fmtNum(sumMetric(m, "tenant_samples_ingested_total"))}; upstream_requests_total by code {${codes.join(", ")}}; paced by intake pacing: ${paced}`);
+      extra.push(`hub: tenant_samples_ingested_total ${fmtNum(sumMetric(m, "tenant_samples_ingested_total"))}; upstream_requests_total by code {${codes.join(", ")}}; paced by intake pacing: ${paced}; queue fdatasyncs ${fmtNum(sumMetric(m, "hub_queue_fsyncs_total"))} (${sumMetric(m, "hub_queue_fsync_seconds_total").toFixed(1)} s)`);
       const logs = logSummary(readFileSync(join(dir, "hub.log"), "utf8"));
       if (logs.length) extra.push(`hub warn/error log lines: ${logs.slice(0, 6).map((l) => `${l.level} "${l.msg}" ×${l.count}`).join("; ")}`);
     } else if (vmagent) {
@@ -355,7 +358,7 @@ async function main(): Promise<void> {
   let keep = false;
   try {
     console.log(
-      `hub-relay: store ${COUNTING ? "counting (bench/lib/counting-store.ts; 'VM' columns are the store)" : "VictoriaMetrics"}; hub ${HUB_BIN}; ${AGENTS} agents × ${SERIES_PER_AGENT} series, ${SERIES_PER_AGENT * SAMPLES_PER_SERIES} samples/request, ${IN_FLIGHT} in flight; hub shards ${SHARDS ?? `default (${availableParallelism()} CPUs)`}, fsync ${HUB_FSYNC}; ` +
+      `hub-relay: store ${COUNTING ? "counting (bench/lib/counting-store.ts; 'VM' columns are the store)" : "VictoriaMetrics"}; hub ${HUB_BIN}; ${AGENTS} agents × ${SERIES_PER_AGENT} series, ${SERIES_PER_AGENT * SAMPLES_PER_SERIES} samples/request, ${IN_FLIGHT} in flight; hub shards ${SHARDS ?? `default (${availableParallelism()} CPUs)`}, fsync ${HUB_FSYNC}, fsyncIntervalMs ${HUB_FSYNC_INTERVAL_MS ?? "default"}; ` +
         `levels ${LEVELS.filter(Number.isFinite).map(fmtRate).join(", ")}, then ${SEARCH_STEPS} search steps up to ${fmtRate(SEARCH_MAX)}${LEVELS.some((l) => !Number.isFinite(l)) ? ", then max" : ""}; ${MEASURE_SEC} s windows; ${ROUNDS} round(s); work dir ${work}`,
     );
     console.log(await calibrate());

@@ -1,6 +1,8 @@
 /**
  * The append path. Appends waiting when a flush starts share one write and one fdatasync (group
- * commit); past segmentBytes the active segment is sealed and a new one created; a failed write
+ * commit); with syncIntervalMs, a flush starts at most that often, so under load more appends
+ * share each fdatasync (fewer syncs, less CPU and fewer disk operations per record, a few ms
+ * more wait), while an append after a quiet spell is flushed at once; past segmentBytes the active segment is sealed and a new one created; a failed write
  * is cut off again (ftruncate) so a full or failing disk leaves no torn frame behind, and when
  * even that fails the next append starts a new segment past the damage.
  */
@@ -58,15 +60,27 @@ export function createSegmentWriter(
 ): SegmentWriter {
   const { fs, clock, log, serial } = deps;
   const shouldSync = config.fsync !== "never";
+  const syncIntervalMs = config.fsync === "batch" ? config.syncIntervalMs : 0;
   let pending: PendingAppend[] = [];
   let isFlushQueued = false;
+  let lastFlushMs = Number.NEGATIVE_INFINITY;
+  let flushTimer: ReturnType<typeof setTimeout> | undefined;
 
   function submit(append: PendingAppend): void {
     pending.push(append);
     if (isFlushQueued) return;
     isFlushQueued = true;
+    // Timers fire in whole milliseconds: a wait under half of one is not worth a timer.
+    const wait = lastFlushMs + syncIntervalMs - clock.monoMs();
+    if (wait >= 0.5) flushTimer = setTimeout(queueFlush, wait);
+    else queueFlush();
+  }
+
+  function queueFlush(): void {
+    flushTimer = undefined;
     void serial(async () => {
       isFlushQueued = false;
+      lastFlushMs = clock.monoMs();
       const batch = pending;
       pending = [];
       try {
@@ -193,6 +207,8 @@ export function createSegmentWriter(
   }
 
   async function close(): Promise<void> {
+    clearTimeout(flushTimer);
+    flushTimer = undefined;
     for (const p of pending.splice(0)) p.resolve(err({ code: "QUEUE_CLOSED" }));
     await state.active?.file.close().catch(() => {});
     state.active = null;

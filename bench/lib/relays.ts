@@ -170,6 +170,8 @@ export interface HubSetup {
   maxRequestsPerSec: number;
   /** The upstream's fsync policy; absent: the hub's default (batch). */
   fsync?: "always" | "batch" | "never";
+  /** The upstream's least time between fdatasyncs (fsyncIntervalMs); absent: the hub's default. */
+  fsyncIntervalMs?: number;
   logLevel?: "debug" | "info" | "warn" | "error";
   /** Extra YAML appended at the top level. */
   extraYaml?: string;
@@ -202,6 +204,7 @@ export function writeHubConfig(s: HubSetup): string {
       `    url: ${JSON.stringify(s.upstreamUrl)}`,
       ...(s.shards === undefined ? [] : [`    shards: ${s.shards}`]),
       ...(s.fsync === undefined ? [] : [`    fsync: ${s.fsync}`]),
+      ...(s.fsyncIntervalMs === undefined ? [] : [`    fsyncIntervalMs: ${s.fsyncIntervalMs}`]),
       `    maxRequestsPerSec: ${s.maxRequestsPerSec}`,
       `tenants:`,
       `  - id: ${s.tenant}`,

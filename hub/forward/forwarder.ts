@@ -188,6 +188,7 @@ async function openShard(config: UpstreamConfig, dataDir: string, k: number, aut
       // a forwarder running a little behind still reads nothing back from disk.
       recentBytes: Math.max(8 * 1024 * 1024, Math.floor(RECENT_BYTES / config.shards)),
       fsync: config.fsync,
+      syncIntervalMs: config.fsyncIntervalMs,
     },
     { clock: deps.clock, log: deps.log, fs: deps.queueFs },
   );

@@ -15,7 +15,7 @@ function tempDir(): string {
   return tmp.dir;
 }
 
-async function open(dir: string, extra: Parameters<typeof openQueue>[1] = {}, config: { segmentBytes?: number; maxBytes?: number; fsync?: "always" | "batch" | "never" } = {}) {
+async function open(dir: string, extra: Parameters<typeof openQueue>[1] = {}, config: { segmentBytes?: number; maxBytes?: number; fsync?: "always" | "batch" | "never"; syncIntervalMs?: number } = {}) {
   const opened = await openQueue({ dir, segmentBytes: 4096, maxBytes: 1 << 24, ...config }, extra);
   cleanups.push(() => opened.queue.close());
   return opened;
@@ -241,6 +241,50 @@ describe("disk queue", () => {
     const results = await Promise.all(range(0, 50).map((n) => queue.append(payloadOf(n), { id: `host-a/${n}` })));
     expect(results.every((r) => r.ok)).toBe(true);
     expect(fs.calls.sync - syncsBefore).toBe(expectedSyncs);
+  });
+
+  test("with syncIntervalMs, appends within the interval wait for it and share one fdatasync; after it, one is flushed at once", async () => {
+    const fs = createFaultFs();
+    const { queue, clock } = await open(tempDir(), { fs }, { segmentBytes: 1 << 20, syncIntervalMs: 100 });
+    const syncsBefore = fs.calls.sync;
+    const elapsed = (from: number) => performance.now() - from;
+    let t = performance.now();
+    expect((await queue.append(payloadOf(0), { id: "host-a/0" })).ok).toBe(true); // first: no wait
+    expect(elapsed(t)).toBeLessThan(90);
+    t = performance.now();
+    // The queue's clock has not moved: the next flush waits out the interval (a real timer).
+    const waiting = await Promise.all([1, 2, 3].map((n) => queue.append(payloadOf(n), { id: `host-a/${n}` })));
+    expect(waiting.every((r) => r.ok)).toBe(true);
+    expect(elapsed(t)).toBeGreaterThanOrEqual(95);
+    expect(fs.calls.sync - syncsBefore).toBe(2);
+    clock.advance(100); // the interval has passed since the last flush
+    t = performance.now();
+    expect((await queue.append(payloadOf(4), { id: "host-a/4" })).ok).toBe(true);
+    expect(elapsed(t)).toBeLessThan(90);
+    expect(fs.calls.sync - syncsBefore).toBe(3);
+    expect(idsOf(await readAll(queue))).toEqual(ids(range(0, 5)));
+  });
+
+  test("syncIntervalMs does not hold back fsync always: one fdatasync per record, no wait", async () => {
+    const fs = createFaultFs();
+    const { queue } = await open(tempDir(), { fs }, { segmentBytes: 1 << 20, fsync: "always", syncIntervalMs: 1000 });
+    const syncsBefore = fs.calls.sync;
+    const t = performance.now();
+    for (const n of range(0, 3)) expect((await queue.append(payloadOf(n), { id: `host-a/${n}` })).ok).toBe(true);
+    expect(performance.now() - t).toBeLessThan(900);
+    expect(fs.calls.sync - syncsBefore).toBe(3);
+  });
+
+  test("close() fails the appends waiting out syncIntervalMs instead of writing them later", async () => {
+    const fs = createFaultFs();
+    const { queue } = await open(tempDir(), { fs }, { segmentBytes: 1 << 20, syncIntervalMs: 1000 });
+    expect((await queue.append(payloadOf(0), { id: "host-a/0" })).ok).toBe(true);
+    const waiting = queue.append(payloadOf(1), { id: "host-a/1" });
+    const writesBefore = fs.calls.write;
+    await queue.close();
+    expect(await waiting).toMatchObject({ ok: false, error: { code: "QUEUE_CLOSED" } });
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(fs.calls.write).toBe(writesBefore);
   });
 
   test("rejects invalid and oversized records without touching the queue", async () => {

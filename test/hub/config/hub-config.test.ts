@@ -50,6 +50,8 @@ adminTokenFile: /t/admin.token
     [`tls: { certFile: a, keyFile: b, requireClientCert: true }`, "tls.requireClientCert needs tls.clientCaFile"],
     [`limits: { paceBacklogBytes: -1 }`, "limits.paceBacklogBytes"],
     [`upstreams: [{ name: p, url: "http://x", fsync: sometimes }]`, `upstreams[0].fsync must be one of "always", "batch", "never" (got "sometimes")`],
+    [`upstreams: [{ name: p, url: "http://x", fsyncIntervalMs: -1 }]`, "upstreams[0].fsyncIntervalMs must be >= 0 (got -1)"],
+    [`upstreams: [{ name: p, url: "http://x", fsyncIntervalMs: 5000 }]`, "upstreams[0].fsyncIntervalMs must be <= 1000 (got 5000)"],
   ])("refuses %s", async (yaml, message) => {
     const r = await parse(yaml);
     expect(r.ok).toBe(false);
@@ -60,6 +62,12 @@ adminTokenFile: /t/admin.token
     const r = await parse(`upstreams: [{ name: p, url: "http://x", fsync: never }, { name: q, url: "http://y" }]`);
     expect(r.ok).toBe(true);
     if (r.ok) expect(r.value.upstreams.map((u) => u.fsync)).toEqual(["never", "batch"]);
+  });
+
+  it("takes an upstream's least time between fdatasyncs (4 ms by default, 0 allowed)", async () => {
+    const r = await parse(`upstreams: [{ name: p, url: "http://x", fsyncIntervalMs: 0 }, { name: q, url: "http://y" }, { name: s, url: "http://z", fsyncIntervalMs: 2.5 }]`);
+    expect(r.ok).toBe(true);
+    if (r.ok) expect(r.value.upstreams.map((u) => u.fsyncIntervalMs)).toEqual([0, 4, 2.5]);
   });
 
   it("refuses a tenant routed to an upstream of another residency, or to one without residency", async () => {

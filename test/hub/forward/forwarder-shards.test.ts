@@ -28,8 +28,8 @@ async function store(): Promise<{ url: string; received: () => string }> {
   return { url: rx.url, received: () => rx.requests.map((r) => Buffer.from(snappy.uncompress(r.body)).toString("latin1")).join("") };
 }
 
-function upstream(url: string, shards: number, fsync: UpstreamConfig["fsync"] = "batch"): UpstreamConfig {
-  return { name: "store", url, shards, maxRequestsPerSec: 1000, queueMaxBytes: 256 * 1024 * 1024, fsync };
+function upstream(url: string, shards: number, fsync: UpstreamConfig["fsync"] = "batch", fsyncIntervalMs = 0): UpstreamConfig {
+  return { name: "store", url, shards, maxRequestsPerSec: 1000, queueMaxBytes: 256 * 1024 * 1024, fsync, fsyncIntervalMs };
 }
 
 function capturingLog(): Logger & { warnings: { msg: string; fields?: Record<string, unknown> }[] } {
@@ -63,6 +63,32 @@ describe("forwarder durability (upstreams[].fsync)", () => {
       expect(log.warnings.map((w) => w.msg.includes("fsync: never"))).toEqual(expectSyncs ? [] : [true]);
     });
   }
+});
+
+describe("forwarder fsync interval (upstreams[].fsyncIntervalMs)", () => {
+  it("lets the appends that arrive within the interval share one fdatasync, and still delivers them in order", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "forwarder-interval-"));
+    cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    const { url, received } = await store();
+    const fs = createFaultFs();
+    const f = await Forwarder.open(upstream(url, 1, "batch", 150), dataDir, { clock: systemClock, log: capturingLog(), userAgent: "test", queueFs: fs });
+    if (!f.ok) throw new Error(f.error);
+    cleanups.push(() => f.value.stop());
+    const body = (i: number) => snappyCompress(Buffer.from(`r-${i};`));
+    const before = fs.calls.sync;
+    const started = performance.now();
+    expect((await f.value.append("host-1", body(0), "t", "host-1:0", 1)).ok).toBe(true); // after a quiet spell: at once
+    expect(performance.now() - started).toBeLessThan(140);
+    expect(fs.calls.sync - before).toBe(1);
+    // Within the interval: the next three wait for it to pass and share one fdatasync.
+    const rest = [1, 2, 3].map((i) => f.value.append("host-1", body(i), "t", `host-1:${i}`, 1));
+    expect((await Promise.all(rest)).every((r) => r.ok)).toBe(true);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(145);
+    expect(fs.calls.sync - before).toBe(2);
+    f.value.start();
+    await until(() => f.value.stats().recordsPending === 0, 10_000);
+    expect(received()).toBe("r-0;r-1;r-2;r-3;");
+  });
 });
 
 describe("forwarder shards", () => {
