@@ -1,6 +1,7 @@
 /**
  * A tiny HTTP proxy between a relay and its store that counts what the store was sent, by
- * `X-Edge-Agent-Batch-Id` (the hub forwards `<tenant>|<agent batch id>`): writes per batch id and
+ * `X-Edge-Agent-Batch-Id` (the hub forwards `<tenant>|<agent batch id>`, or for a write that joined
+ * several queued records the first one's followed by `+<how many more>`): writes per batch id and
  * the store's answers. Requests without the header (the hub's empty probes) are counted apart.
  * Bodies, headers and answers pass through unchanged.
  */
