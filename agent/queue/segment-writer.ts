@@ -2,9 +2,10 @@
  * The append path. Appends waiting when a flush starts share one write and one fdatasync (group
  * commit); with syncIntervalMs, a flush starts at most that often, so under load more appends
  * share each fdatasync (fewer syncs, less CPU and fewer disk operations per record, a few ms
- * more wait), while an append after a quiet spell is flushed at once; past segmentBytes the active segment is sealed and a new one created; a failed write
- * is cut off again (ftruncate) so a full or failing disk leaves no torn frame behind, and when
- * even that fails the next append starts a new segment past the damage.
+ * more wait), while an append after a quiet spell is flushed at once; past segmentBytes the
+ * active segment is sealed and a new one created; a failed write is cut off again (ftruncate)
+ * so a full or failing disk leaves no torn frame behind, and when even that fails the next
+ * append starts a new segment past the damage.
  */
 import type { Clock, Logger } from "../core/deps";
 import { err, ok, type Result } from "../core/result";
