@@ -1,8 +1,9 @@
 /**
  * Hub relay throughput versus vmagent, same generator, same run:
  *
- *   (a) fleet generator → dist/agent hub (disk queue, fdatasync before 204, at most one per shard every 4 ms) → VictoriaMetrics
- *   (b) fleet generator → vmagent 1.79 (its own file-backed queue)     → VictoriaMetrics
+ *   (a) fleet generator → dist/agent hub (disk queue, fdatasync before 204)  → VictoriaMetrics
+ *   (b) fleet generator → vmagent 1.79 (its own file-backed queue)          → VictoriaMetrics
+ *   (the hub's default: at most one fdatasync per queue shard every 4 ms, fsyncIntervalMs)
  *
  *   node_modules/bun/bin/bun.exe bench/hub-relay.bench.ts [--agents 1000] [--levels 200000,400000,max]
  *        [--search-steps 5] [--search-max 1200000] [--rounds 3] [--samples-per-series 1]

@@ -50,7 +50,7 @@ export interface UpstreamConfig {
   /**
    * With fsync "batch": the least time between two fdatasyncs of one queue shard, in ms (0: one
    * as soon as the last is done). Under load the writes of those ms share one fdatasync. Default
-   * 4: into VictoriaMetrics on the 2-core bench box the hub relayed 0.87–0.91M samples/s against
+   * 4: into VictoriaMetrics on the 2-core bench box the hub relayed 0.87–0.93M samples/s against
    * ~0.8M with 0 (fewer fdatasyncs leave the store more CPU); with 32 senders into a store that
    * only counts, 1.39M against 1.52–1.57M (each write waits up to 4 ms more). README "Durability
    * and throughput".
